@@ -1,0 +1,115 @@
+"""Command line: ``python -m magnet train|evaluate|ablate …``.
+
+Every user-facing error prints one line ``error: <file>: <problem>`` and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .config import VARIANTS, RunConfig
+from .errors import MagnetError
+from .projection import METHODS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments in one line with exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="synthetic:demo",
+                   help="MMRec directory or synthetic:<tiny|demo|baby|baby2x|baby4x> (default synthetic:demo)")
+    p.add_argument("--config", type=Path, help="JSON run config (e.g. from `magnet tune`); CLI flags override it")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: auto")
+    p.add_argument("--epochs", type=int, help="maximum epochs (early stopping on valid may end sooner)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--projection", choices=METHODS, default="umap",
+                   help="2-D map stored in the checkpoint (umap, or pca for speed)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="magnet", description="MAGNET: train, evaluate and ablate checkpoints.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train one variant and write a checkpoint directory")
+    _add_common(train)
+    train.add_argument("--variant", choices=VARIANTS, default="full")
+    train.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
+
+    ev = sub.add_parser("evaluate", help="re-evaluate a checkpoint on its dataset")
+    ev.add_argument("checkpoint", type=Path)
+    ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    ab = sub.add_parser("ablate", help="train every variant with the same seed and budget")
+    _add_common(ab)
+    ab.add_argument("--out", type=Path, required=True, help="folder that receives one checkpoint per variant")
+    ab.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    return parser
+
+
+def _check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for name in ("epochs",):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be >= 1, got {value}")
+
+
+def _base_config(args: argparse.Namespace) -> RunConfig | None:
+    return RunConfig.from_json_file(args.config) if getattr(args, "config", None) else None
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_positive(parser, args)
+    from . import pipeline  # heavy imports only after the arguments are known to be good
+
+    if args.command == "train":
+        config = pipeline.make_config(args.data, args.variant, _base_config(args), args.device,
+                                      args.epochs, args.seed)
+        out = pipeline.train_run(config, args.out, projection=args.projection, progress=not args.quiet,
+                                 log=lambda m: print(m, file=sys.stderr))
+        metrics = json.loads((out / "metrics.json").read_text())
+        print(pipeline.metric_table(metrics, config.train.topks))
+        print(f"checkpoint written to {out}")
+    elif args.command == "evaluate":
+        device = "cuda" if args.device == "auto" and _cuda() else ("cpu" if args.device == "auto" else args.device)
+        ckpt, metrics = pipeline.evaluate_checkpoint(args.checkpoint, device=device)
+        if args.json:
+            print(json.dumps(metrics, indent=2))
+        else:
+            print(f"{ckpt.path} ({ckpt.variant} on {ckpt.info['dataset']['name']})")
+            print(pipeline.metric_table(metrics, ckpt.config.train.topks))
+    elif args.command == "ablate":
+        from .ablation import run_ablation
+
+        table = run_ablation(args.data, args.out, variants=args.variants, base=_base_config(args),
+                             device=args.device, epochs=args.epochs, seed=args.seed,
+                             projection=args.projection, progress=not args.quiet)
+        print(table)
+    return 0
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except MagnetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,13 @@
+"""Data layer: MMRec loading and validation, synthetic catalog, rendering, featurizers."""
+from __future__ import annotations
+
+from .featurize import (BuiltinImageFeaturizer, BuiltinTextFeaturizer, EfficientNetLiteImageFeaturizer,
+                        Featurizer, MiniLMTextFeaturizer, featurize_directory)
+from .mmrec import Dataset, load_dataset, load_mmrec
+from .synthetic import SYNTHETIC_PRESETS, generate_synthetic
+
+__all__ = [
+    "Dataset", "load_dataset", "load_mmrec", "generate_synthetic", "SYNTHETIC_PRESETS",
+    "Featurizer", "BuiltinImageFeaturizer", "BuiltinTextFeaturizer",
+    "MiniLMTextFeaturizer", "EfficientNetLiteImageFeaturizer", "featurize_directory",
+]

@@ -1,0 +1,315 @@
+"""MMRec-layout datasets: validated loading into a :class:`Dataset`, and ``load_dataset`` specs.
+
+Every problem with the files is raised up front as a one-line :class:`DataError` naming the
+file and the problem.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .synthetic import SYNTHETIC_PRESETS, generate_synthetic
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("userID", "itemID", "x_label")
+FEATURE_FILES: tuple[str, str] = ("image_feat.npy", "text_feat.npy")
+DEFAULT_SEED = 999
+
+
+@dataclass(eq=False)
+class Dataset:
+    """A loaded MMRec dataset. Interaction arrays are ``[n, 2]`` int64 (user, item)."""
+
+    name: str
+    root: Path
+    n_users: int
+    n_items: int
+    train: np.ndarray  # [n_train, 2] int64
+    valid: np.ndarray  # [n_valid, 2] int64
+    test: np.ndarray  # [n_test, 2] int64
+    image_feat: np.ndarray | None  # [n_items, d_A] float32
+    text_feat: np.ndarray | None  # [n_items, d_S] float32
+    items: pd.DataFrame | None  # indexed 0..n_items-1 by itemID
+    fingerprint: str
+    planted: dict[str, np.ndarray] | None = None
+    synthetic_features: bool = False
+    _history: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
+
+    def image_path(self, item: int) -> Path | None:
+        """``<root>/images/<item>.jpg|.png|.jpeg`` if it exists, else None."""
+        for ext in (".jpg", ".png", ".jpeg"):
+            path = self.root / "images" / f"{int(item)}{ext}"
+            if path.is_file():
+                return path
+        return None
+
+    def item_title(self, item: int) -> str:
+        """The item's title from ``items.csv``, or ``"item <id>"``."""
+        if self.items is not None and "title" in self.items.columns and 0 <= item < len(self.items):
+            title = self.items["title"].iloc[int(item)]
+            if isinstance(title, str) and title.strip():
+                return title
+        return f"item {int(item)}"
+
+    def item_popularity(self) -> np.ndarray:
+        """``[n_items]`` int64 training degree of each item."""
+        return np.bincount(self.train[:, 1], minlength=self.n_items).astype(np.int64)
+
+    def user_history(self, user: int) -> np.ndarray:
+        """Training items of ``user`` (int64, in file order)."""
+        if self._history is None:
+            order = np.argsort(self.train[:, 0], kind="stable")
+            counts = np.bincount(self.train[:, 0], minlength=self.n_users)
+            indptr = np.concatenate([[0], np.cumsum(counts)])
+            self._history = (indptr, self.train[order, 1].astype(np.int64))
+        indptr, items = self._history
+        return items[indptr[int(user)]:indptr[int(user) + 1]].copy()
+
+
+def _find_inter(root: Path) -> Path:
+    if not root.exists():
+        raise DataError("dataset directory does not exist", root)
+    if not root.is_dir():
+        raise DataError("dataset path is not a directory", root)
+    inters = sorted(root.glob("*.inter"))
+    if not inters:
+        raise DataError("no .inter file found in the dataset directory", root)
+    if len(inters) > 1:
+        raise DataError(f"found {len(inters)} .inter files ({', '.join(p.name for p in inters)}); "
+                        "expected exactly one", root)
+    return inters[0]
+
+
+def _read_inter(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read and type-check ``<name>.inter``: returns ``(user, item, x_label)`` int64 arrays."""
+    with open(path, "r", encoding="utf-8", errors="replace") as fh:
+        header = fh.readline().rstrip("\r\n").split("\t")
+    header = [h.strip() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"missing column(s) {', '.join(missing)} in header "
+                        f"(expected tab-separated itemID userID rating timestamp x_label)", path)
+    try:
+        df = pd.read_csv(path, sep="\t", usecols=list(REQUIRED_COLUMNS), engine="c")
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot parse the file ({str(exc).splitlines()[0][:120]})", path) from exc
+    if len(df) == 0:
+        raise DataError("contains no interactions", path)
+    out = []
+    for col in REQUIRED_COLUMNS:
+        values = df[col]
+        if values.dtype.kind in "iu":
+            arr = values.to_numpy(np.int64)
+        else:
+            num = pd.to_numeric(values, errors="coerce")
+            bad = num.isna() | (num.notna() & (num.fillna(0) % 1 != 0))
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataError(f"non-integer {col} '{values.iloc[row]}' on data row {row + 1} "
+                                f"({int(bad.sum())} rows affected)", path)
+            arr = num.to_numpy(np.int64)
+        if (arr < 0).any():
+            row = int(np.flatnonzero(arr < 0)[0])
+            raise DataError(f"negative {col} {arr[row]} on data row {row + 1}", path)
+        out.append(arr)
+    user, item, label = out
+    bad = ~np.isin(label, (0, 1, 2))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"x_label must be 0, 1 or 2 (found {label[row]} on data row {row + 1}, "
+                        f"{int(bad.sum())} rows affected)", path)
+    return user, item, label
+
+
+def _check_contiguous(ids: np.ndarray, what: str, path: Path) -> int:
+    n = int(ids.max()) + 1
+    present = np.bincount(ids, minlength=n) > 0
+    if not present.all():
+        first = int(np.flatnonzero(~present)[0])
+        raise DataError(f"{what} ids are not contiguous 0..{n - 1}: id {first} is missing "
+                        f"({int((~present).sum())} missing)", path)
+    return n
+
+
+def _load_feature(root: Path, name: str, n_items: int, required: bool) -> np.ndarray | None:
+    path = root / name
+    if not path.is_file():
+        if required:
+            raise DataError("missing feature file (required; pass require_features=False to load "
+                            "interactions only)", path)
+        return None
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"unreadable .npy file ({str(exc).splitlines()[0][:100]})", path) from exc
+    if not isinstance(arr, np.ndarray) or arr.ndim != 2:
+        raise DataError(f"features must be a 2-D array, got shape {getattr(arr, 'shape', '?')}", path)
+    if arr.dtype.kind not in "fiub":
+        raise DataError(f"features must be numeric, got dtype {arr.dtype}", path)
+    if arr.shape[0] != n_items:
+        raise DataError(f"feature rows ({arr.shape[0]}) != item count in the .inter file ({n_items})", path)
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    bad_rows = ~np.isfinite(arr).all(axis=1)
+    if bad_rows.any():
+        raise DataError(f"{int(bad_rows.sum())} rows contain NaN or inf (first: row "
+                        f"{int(np.flatnonzero(bad_rows)[0])})", path)
+    return arr
+
+
+def _load_items(root: Path, n_items: int) -> pd.DataFrame | None:
+    path = root / "items.csv"
+    if not path.is_file():
+        return None
+    try:
+        items = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot parse items.csv ({str(exc).splitlines()[0][:100]})", path) from exc
+    if "itemID" not in items.columns:
+        raise DataError("missing column itemID", path)
+    ids = pd.to_numeric(items["itemID"], errors="coerce")
+    if ids.isna().any() or (ids % 1 != 0).any():
+        raise DataError("non-integer itemID values", path)
+    items = items.assign(itemID=ids.astype(np.int64))
+    if items["itemID"].duplicated().any():
+        raise DataError(f"duplicate itemID {int(items['itemID'][items['itemID'].duplicated()].iloc[0])}",
+                        path)
+    return items.set_index("itemID").reindex(pd.RangeIndex(n_items, name="itemID"))
+
+
+def _load_planted(root: Path) -> dict[str, np.ndarray] | None:
+    path = root / "planted_truth.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            planted = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"unreadable planted truth ({exc.__class__.__name__})", path) from exc
+    if "reliance" in planted:
+        planted["reliance"] = planted["reliance"].astype(np.float32)
+    return planted
+
+
+def _dataset_name(root: Path, inter: Path) -> str:
+    match = re.fullmatch(r"synthetic-(\w+)-seed(\d+)", root.name)
+    if inter.stem == "synthetic" and match:
+        preset, seed = match.group(1), int(match.group(2))
+        return f"synthetic-{preset}" if seed == DEFAULT_SEED else f"synthetic-{preset}-seed{seed}"
+    return inter.stem
+
+
+def _fingerprint(inter: Path, feats: list[tuple[str, np.ndarray | None]]) -> str:
+    h = hashlib.sha256(inter.read_bytes())
+    for name, arr in feats:
+        h.update(f"|{name}:{None if arr is None else tuple(arr.shape)}".encode())
+    return h.hexdigest()
+
+
+def load_mmrec(root: str | Path, require_features: bool = True) -> Dataset:
+    """Load and validate an MMRec directory (see module docstring for the layout)."""
+    root = Path(root).expanduser().resolve()
+    inter = _find_inter(root)
+    user, item, label = _read_inter(inter)
+    n_users = _check_contiguous(user, "user", inter)
+    n_items = _check_contiguous(item, "item", inter)
+    code = user * n_items + item
+    sorted_code = np.sort(code)
+    dup = sorted_code[1:] == sorted_code[:-1]
+    if dup.any():
+        first = int(sorted_code[1:][dup][0])
+        raise DataError(f"duplicate (user, item) rows: {int(dup.sum())} repeats, first user "
+                        f"{first // n_items} item {first % n_items}", inter)
+    pairs = np.stack([user, item], axis=1).astype(np.int64)
+    train = pairs[label == 0]
+    if len(train) == 0:
+        raise DataError("empty train split (no rows with x_label 0)", inter)
+    has_train = np.bincount(train[:, 0], minlength=n_users) > 0
+    splits = {}
+    for value, split in ((1, "valid"), (2, "test")):
+        rows = pairs[label == value]
+        rows = rows[has_train[rows[:, 0]]]
+        if len(rows) == 0:
+            raise DataError(f"empty {split} split (no rows with x_label {value} for users with "
+                            "training interactions)", inter)
+        splits[split] = np.ascontiguousarray(rows)
+    image_feat = _load_feature(root, FEATURE_FILES[0], n_items, require_features)
+    text_feat = _load_feature(root, FEATURE_FILES[1], n_items, require_features)
+    planted = _load_planted(root)
+    synthetic = planted is not None
+    meta = root / "features.json"
+    if meta.is_file():
+        try:
+            synthetic = bool(json.loads(meta.read_text()).get("synthetic", synthetic))
+        except (ValueError, AttributeError) as exc:
+            raise DataError("features.json is not valid JSON", meta) from exc
+    return Dataset(
+        name=_dataset_name(root, inter), root=root, n_users=n_users, n_items=n_items,
+        train=np.ascontiguousarray(train), valid=splits["valid"], test=splits["test"],
+        image_feat=image_feat, text_feat=text_feat, items=_load_items(root, n_items),
+        fingerprint=_fingerprint(inter, [("image", image_feat), ("text", text_feat)]),
+        planted=planted, synthetic_features=synthetic)
+
+
+def parse_synthetic_spec(spec: str) -> tuple[str, int]:
+    """``"synthetic:<preset>[@seed=<int>]"`` -> ``(preset, seed)``."""
+    match = re.fullmatch(r"synthetic:(\w+)(?:@seed=(-?\d+))?", spec.strip())
+    if not match:
+        raise DataError("bad synthetic spec; expected synthetic:<preset> or synthetic:<preset>@seed=<n>",
+                        spec)
+    preset = match.group(1)
+    if preset not in SYNTHETIC_PRESETS:
+        raise DataError(f"unknown synthetic preset '{preset}' (choose from "
+                        f"{', '.join(SYNTHETIC_PRESETS)})", spec)
+    return preset, int(match.group(2)) if match.group(2) else DEFAULT_SEED
+
+
+_COMPLETE = ("synthetic.inter", "image_feat.npy", "text_feat.npy", "items.csv",
+             "planted_truth.npz", "README.txt")
+
+
+def synthetic_dir(preset: str, seed: int, cache_dir: str | Path) -> Path:
+    """Generate ``<cache_dir>/synthetic-<preset>-seed<seed>/`` unless it is already complete."""
+    cache = Path(cache_dir).expanduser().resolve()
+    target = cache / f"synthetic-{preset}-seed{seed}"
+    if all((target / f).is_file() for f in _COMPLETE):
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=cache))
+    try:
+        generate_synthetic(tmp, seed=seed, **SYNTHETIC_PRESETS[preset])
+        if target.exists():  # incomplete leftover (or a concurrent writer finished first)
+            if all((target / f).is_file() for f in _COMPLETE):
+                return target
+            shutil.rmtree(target, ignore_errors=True)
+        tmp.chmod(0o755)  # mkdtemp makes it 0700
+        os.replace(tmp, target)
+    except OSError:
+        if all((target / f).is_file() for f in _COMPLETE):
+            return target
+        raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_dataset(spec: str, cache_dir: str | Path = ".magnet_cache",
+                 require_features: bool = True) -> Dataset:
+    """Load a dataset from a directory path or ``synthetic:<preset>[@seed=<n>]`` spec."""
+    spec = str(spec)
+    if spec.startswith("synthetic:"):
+        preset, seed = parse_synthetic_spec(spec)
+        return load_mmrec(synthetic_dir(preset, seed, cache_dir), require_features=require_features)
+    return load_mmrec(spec, require_features=require_features)
+
+
+__all__ = ["Dataset", "load_mmrec", "load_dataset", "parse_synthetic_spec", "synthetic_dir"]

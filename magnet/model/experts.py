@@ -1,0 +1,88 @@
+"""The structured mixture of 9 graph experts (spec §3).
+
+Expert ``e = (anchor, role)`` scores a user–item pair from the three modality channels
+m ∈ (B, A, S) through its own per-modality projections P_{e,m}:
+
+    s_e(u, i) = Σ_m w_{e,m} · ⟨P_{e,m}(h^m_u), P_{e,m}(h^m_i)⟩,
+
+so the per-modality terms c_{e,m}(u,i) = w_{e,m}·⟨…⟩ add up exactly to s_e.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ANCHORS: tuple[str, ...] = ("B", "A", "S")
+MODALITIES: tuple[str, ...] = ANCHORS
+ROLES: tuple[str, ...] = ("Dom", "Bal", "Comp")
+EXPERT_NAMES: tuple[str, ...] = tuple(f"{a}-{r}" for a in ANCHORS for r in ROLES)
+N_EXPERTS = len(EXPERT_NAMES)
+ROLE_WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "Dom": (0.70, 0.15, 0.15),
+    "Bal": (0.40, 0.30, 0.30),
+    "Comp": (0.20, 0.40, 0.40),
+}
+
+
+def expert_anchor(e: int) -> str:
+    """Anchor modality of expert index ``e`` (experts are ordered anchor-major)."""
+    return ANCHORS[e // len(ROLES)]
+
+
+def expert_role(e: int) -> str:
+    """Role family of expert index ``e``."""
+    return ROLES[e % len(ROLES)]
+
+
+def template_matrix(role_weights: dict[str, tuple[float, float, float]] | None = None) -> torch.Tensor:
+    """Triplet templates w [9, 3] over (B, A, S); row e belongs to EXPERT_NAMES[e].
+
+    The role's first weight goes to the anchor modality; the other two weights go to the
+    remaining modalities in (B, A, S) order.
+    """
+    role_weights = role_weights or ROLE_WEIGHTS
+    w = torch.zeros(N_EXPERTS, len(MODALITIES))
+    for e in range(N_EXPERTS):
+        anchor = ANCHORS.index(expert_anchor(e))
+        first, *rest = role_weights[expert_role(e)]
+        others = [m for m in range(len(MODALITIES)) if m != anchor]
+        w[e, anchor] = first
+        w[e, others[0]], w[e, others[1]] = rest
+    return w
+
+
+class ExpertProjections(nn.Module):
+    """All 27 projections P_{e,m}: ℝ^d → ℝ^d, batched as one einsum per layer.
+
+    Each is a 2-layer MLP with an identity skip, P(x) = x + W2·GELU(W1·x + b1) + b2, whose
+    output layer starts at zero: every expert starts as its template-weighted dot product
+    and learns a refinement (see docs/SPEC_AS_BUILT.md).
+    """
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(N_EXPERTS, len(MODALITIES), dim, hidden) * dim ** -0.5)
+        self.b1 = nn.Parameter(torch.zeros(N_EXPERTS, len(MODALITIES), 1, hidden))
+        self.w2 = nn.Parameter(torch.zeros(N_EXPERTS, len(MODALITIES), hidden, dim))
+        self.b2 = nn.Parameter(torch.zeros(N_EXPERTS, len(MODALITIES), 1, dim))
+        self.register_buffer("templates", template_matrix(), persistent=False)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Project channels ``h`` [3, n, d] (B, A, S) → P [9, 3, n, d]."""
+        hidden = torch.nn.functional.gelu(torch.einsum("mnd,emdh->emnh", h, self.w1) + self.b1)
+        return h.unsqueeze(0) + torch.einsum("emnh,emhd->emnd", hidden, self.w2) + self.b2
+
+    def pair_contributions(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+        """c_{e,m}(u_b, i_b) [9, 3, n] from projected users ``pu`` and items ``pi`` [9, 3, n, d]."""
+        return (pu * pi).sum(-1) * self.templates.unsqueeze(-1)
+
+    def full_scores(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+        """s_e(u, i) for every user × item: pu [9, 3, B, d], pi [9, 3, I, d] → [9, B, I]."""
+        e, m, b, d = pu.shape
+        weighted = (pu * self.templates.view(e, m, 1, 1)).permute(0, 2, 1, 3).reshape(e, b, m * d)
+        items = pi.permute(0, 2, 1, 3).reshape(e, pi.shape[2], m * d)
+        return torch.bmm(weighted, items.transpose(1, 2))
+
+    def full_contributions(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+        """c_{e,m}(u, i) for every user × item: [9, 3, B, I] (explanations, small B)."""
+        return torch.einsum("embd,emid->embi", pu, pi) * self.templates.view(N_EXPERTS, -1, 1, 1)

@@ -1,0 +1,177 @@
+"""The MAGNET model: dual-view encoder + 9 template experts + bilinear Top-K router (spec §2–§4).
+
+Final score (``residual_base=True``):  ŷ(u,i) = ⟨h^B_u, h^B_i⟩ + Σ_e g_e(u,i) · s_e(u,i),
+with the exact additive decomposition ŷ = base + Σ_{e,m} g_e · c_{e,m} (the base counts as B).
+With ``use_experts=False`` the model is LightGCN (the ``behaviour_only`` baseline).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import RunConfig
+from ..graphs import GraphBundle
+from .encoders import Channels, DualViewEncoder
+from .experts import N_EXPERTS, ExpertProjections
+from .router import BilinearRouter, topk_gates
+
+
+@dataclass
+class RouteParams:
+    """Routing settings of one step: temperature, Top-K and logit-noise std."""
+
+    tau: float
+    k: int
+    noise: float = 0.0
+
+
+@dataclass
+class PairOutput:
+    """Scores of aligned pairs (n of them).
+
+    score [n]; base [n] (behaviour dot product); probs, gates [n, 9] (None for behaviour-only);
+    contributions [9, 3, n] = c_{e,m}; expert_scores [9, n] = s_e.
+    """
+
+    score: torch.Tensor
+    base: torch.Tensor
+    probs: torch.Tensor | None = None
+    gates: torch.Tensor | None = None
+    contributions: torch.Tensor | None = None
+    expert_scores: torch.Tensor | None = None
+
+
+@dataclass
+class Precomputed:
+    """Everything needed to score any (user, item) without re-encoding.
+
+    h [C, N, d] channels; flat [N, C·d] router input; proj [9, 3, N, d] expert projections (or None).
+    """
+
+    h: torch.Tensor
+    flat: torch.Tensor
+    proj: torch.Tensor | None
+
+
+class MAGNET(nn.Module):
+    """See module docstring. Node ids: users 0..U-1, items U..U+I-1 internally."""
+
+    def __init__(self, n_users: int, n_items: int, config: RunConfig,
+                 image_dim: int | None = None, text_dim: int | None = None) -> None:
+        super().__init__()
+        self.n_users, self.n_items = n_users, n_items
+        self.config = config
+        mc = config.model
+        self.use_experts = mc.use_experts
+        self.residual_base = mc.residual_base
+        if mc.use_experts and not mc.use_aug_view:
+            raise ValueError("experts need the three channels of the augmented view")
+        self.encoder = DualViewEncoder(n_users, n_items, mc, config.graph, image_dim, text_dim)
+        if self.use_experts:
+            self.experts = ExpertProjections(mc.embedding_dim, mc.expert_hidden)
+            self.router = BilinearRouter(mc.embedding_dim)
+        # Routing settings the model is evaluated with (set by the trainer, saved with the weights).
+        self.register_buffer("eval_tau", torch.tensor(float(config.routing.tau_cov)))
+        self.register_buffer("eval_k", torch.tensor(int(config.routing.k_cov)))
+
+    # ------------------------------------------------------------------ encoding
+    def encode(self, graphs: GraphBundle, image_feat: torch.Tensor | None,
+               text_feat: torch.Tensor | None) -> Channels:
+        return self.encoder(graphs, image_feat, text_feat)
+
+    def eval_route(self) -> RouteParams:
+        return RouteParams(float(self.eval_tau), int(self.eval_k), 0.0)
+
+    def set_eval_route(self, route: RouteParams) -> None:
+        self.eval_tau.fill_(route.tau)
+        self.eval_k.fill_(route.k)
+
+    # ------------------------------------------------------------------ pairs (training)
+    def route(self, logits: torch.Tensor, route: RouteParams, dim: int = -1
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Softmax routing probabilities and Top-K gates from logits (experts along ``dim``)."""
+        if route.noise > 0 and self.training:
+            logits = logits + torch.randn_like(logits) * route.noise
+        probs = torch.softmax(logits / route.tau, dim=dim)
+        return probs, topk_gates(probs, route.k, dim=dim)
+
+    def score_pairs(self, ch: Channels, users: torch.Tensor, items: torch.Tensor,
+                    route: RouteParams) -> PairOutput:
+        """Score aligned pairs: users [n] in 0..U-1, items [n] in 0..I-1."""
+        u_nodes, i_nodes = users, items + self.n_users
+        # index_select (backward: index_add) rather than fancy indexing (backward: index_put).
+        nodes, inverse = torch.unique(torch.cat([u_nodes, i_nodes]), return_inverse=True)
+        h = ch.h.index_select(1, nodes)  # [C, n_unique, d]
+        n = len(users)
+        inv_u, inv_i = inverse[:n], inverse[n:]
+        h_b = h[0]
+        base = (h_b.index_select(0, inv_u) * h_b.index_select(0, inv_i)).sum(-1)
+        if not self.use_experts:
+            return PairOutput(base, base)
+        proj = self.experts(h)  # [9, 3, n_unique, d]
+        pu, pi = proj.index_select(2, inv_u), proj.index_select(2, inv_i)
+        contrib = self.experts.pair_contributions(pu, pi)  # [9, 3, n]
+        expert_scores = contrib.sum(1)  # [9, n]
+        flat = h.permute(1, 0, 2).reshape(h.shape[1], -1)
+        logits = self.router.pair_logits(flat.index_select(0, inv_u), flat.index_select(0, inv_i))  # [n, 9]
+        probs, gates = self.route(logits, route)
+        mixture = (gates * expert_scores.T).sum(-1)
+        score = base + mixture if self.residual_base else mixture
+        return PairOutput(score, base if self.residual_base else torch.zeros_like(base),
+                          probs, gates, contrib, expert_scores)
+
+    # ------------------------------------------------------------------ full catalogue
+    @torch.no_grad()
+    def precompute(self, graphs: GraphBundle, image_feat: torch.Tensor | None,
+                   text_feat: torch.Tensor | None) -> Precomputed:
+        ch = self.encode(graphs, image_feat, text_feat)
+        flat = ch.h.permute(1, 0, 2).reshape(ch.h.shape[1], -1)
+        proj = self.experts(ch.h) if self.use_experts else None
+        return Precomputed(ch.h, flat, proj)
+
+    @torch.no_grad()
+    def score_users(self, pre: Precomputed, users: torch.Tensor,
+                    items: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores [B, I'] of users [B] against ``items`` [I'] (default: the whole catalogue)."""
+        item_nodes = (torch.arange(self.n_items, device=users.device) if items is None else items) + self.n_users
+        h_b = pre.h[0]
+        base = h_b[users] @ h_b[item_nodes].T
+        if not self.use_experts:
+            return base
+        gates, expert_scores = self._full_routing(pre, users, item_nodes)
+        mixture = (gates * expert_scores).sum(0)
+        return base + mixture if self.residual_base else mixture
+
+    def _full_routing(self, pre: Precomputed, users: torch.Tensor, item_nodes: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gates and expert scores [9, B, I'] for every user × item."""
+        expert_scores = self.experts.full_scores(pre.proj[:, :, users], pre.proj[:, :, item_nodes])
+        logits = self.router.full_logits(pre.flat[users], pre.flat[item_nodes])
+        _, gates = self.route(logits, self.eval_route(), dim=0)
+        return gates, expert_scores
+
+    @torch.no_grad()
+    def decompose(self, pre: Precomputed, user: int, items: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Exact attribution of ŷ(user, i) for ``items`` [n] (0..I-1).
+
+        Returns score [n], base [n], probs and gates [n, 9], contributions [n, 9, 3]
+        (c_{e,m}, not yet gated) with score == base + Σ_{e,m} gates·contributions.
+        """
+        users = torch.tensor([user], device=items.device)
+        item_nodes = items + self.n_users
+        h_b = pre.h[0]
+        base = (h_b[users] @ h_b[item_nodes].T)[0]
+        if not self.use_experts:
+            empty = torch.zeros(len(items), N_EXPERTS, device=items.device)
+            return {"score": base, "base": base, "probs": empty, "gates": empty,
+                    "contributions": torch.zeros(len(items), N_EXPERTS, 3, device=items.device)}
+        contrib = self.experts.full_contributions(pre.proj[:, :, users], pre.proj[:, :, item_nodes])
+        contrib = contrib[:, :, 0].permute(2, 0, 1)  # [n, 9, 3]
+        logits = self.router.full_logits(pre.flat[users], pre.flat[item_nodes])[:, 0].T  # [n, 9]
+        probs, gates = self.route(logits, self.eval_route(), dim=-1)
+        if not self.residual_base:
+            base = torch.zeros_like(base)
+        score = base + (gates.unsqueeze(-1) * contrib).sum((1, 2))
+        return {"score": score, "base": base, "probs": probs, "gates": gates, "contributions": contrib}

@@ -1,0 +1,156 @@
+"""End-to-end runs: data → graphs → model → trainer → checkpoint directory, and back."""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .checkpoint import Checkpoint, device_name, git_commit, load_checkpoint, save_checkpoint
+from .config import RunConfig, apply_variant
+from .data import Dataset, load_dataset
+from .errors import CheckpointError, DataError
+from .evaluate import evaluate, popularity_buckets, popularity_score_fn
+from .projection import project_nodes
+from .trainer import Trainer, model_inputs
+
+DEFAULT_CACHE = Path(os.environ.get("MAGNET_CACHE", ".magnet_cache"))
+
+
+def needs_features(config: RunConfig) -> bool:
+    return config.model.use_aug_view
+
+
+def dataset_info(data: Dataset, spec: str, out_dir: Path) -> dict[str, Any]:
+    """What config.json records about the data: how to find it again and how to recognise it."""
+    root = Path(data.root).resolve()
+    try:
+        relative = os.path.relpath(root, Path(out_dir).resolve())
+    except ValueError:  # different drives on Windows
+        relative = None
+    return {
+        "spec": spec, "name": data.name, "path": str(root), "relative_path": relative,
+        "fingerprint": data.fingerprint, "n_users": data.n_users, "n_items": data.n_items,
+        "n_train": int(len(data.train)), "n_valid": int(len(data.valid)), "n_test": int(len(data.test)),
+        "image_dim": None if data.image_feat is None else int(data.image_feat.shape[1]),
+        "text_dim": None if data.text_feat is None else int(data.text_feat.shape[1]),
+        "synthetic_features": bool(data.synthetic_features),
+    }
+
+
+def popularity_metrics(data: Dataset, ks: list[int], tail_quantile: float) -> dict[str, dict]:
+    """Valid/test metrics of the popularity ranking (a floor every model must clear)."""
+    score = popularity_score_fn(data.train, data.n_items, "cpu")
+    return evaluate(score, data.n_users, data.n_items, data.train,
+                    {"valid": data.valid, "test": data.test}, ks=ks,
+                    buckets=popularity_buckets(data.train, data.n_items, tail_quantile))
+
+
+def train_run(config: RunConfig, out_dir: str | Path, data: Dataset | None = None,
+              projection: str = "umap", progress: bool = True,
+              log: Callable[[str], None] | None = None) -> Path:
+    """Train ``config`` and write its checkpoint directory to ``out_dir`` (atomically)."""
+    out_dir = Path(out_dir)
+    if data is None:
+        data = load_dataset(config.data, cache_dir=DEFAULT_CACHE, require_features=needs_features(config))
+    if needs_features(config) and (data.image_feat is None or data.text_feat is None):
+        raise DataError(f"variant {config.variant} needs image_feat.npy and text_feat.npy", data.root)
+    trainer = Trainer(config, data, progress=progress, log=log)
+    state = trainer.fit()
+    model = state.model
+    pre = model.precompute(trainer.graphs, trainer.image_feat, trainer.text_feat)
+    embeddings = (pre.flat if model.use_experts else pre.h[0]).cpu().numpy()
+    proj = project_nodes(embeddings, data.n_users, projection, seed=config.train.seed)
+    metrics = {**state.metrics, "history": state.history,
+               "popularity": popularity_metrics(data, config.train.topks, config.graph.tail_quantile)}
+    info = {
+        "run": config.to_dict(),
+        "dataset": dataset_info(data, config.data, out_dir),
+        "device": state.device,
+        "device_name": device_name(state.device),
+        "seed": config.train.seed,
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "train_seconds": round(state.train_seconds, 2),
+        "epochs_run": state.epochs_run,
+        "best_epoch": state.best_epoch,
+        "steps_run": state.controller.step,
+    }
+    save_checkpoint(out_dir, info=info, model=model, metrics=metrics, trace=state.trace,
+                    switch=state.controller.switch, projection=proj, planted=data.planted)
+    return out_dir
+
+
+def make_config(data: str, variant: str, base: RunConfig | None = None, device: str | None = None,
+                epochs: int | None = None, seed: int | None = None) -> RunConfig:
+    """A run config: ``base`` (or defaults) with the variant's switches and CLI overrides applied."""
+    config = apply_variant(base or RunConfig(), variant)
+    config.data = data
+    if device is not None:
+        config.device = device
+    if epochs is not None:
+        config.train.epochs = epochs
+    if seed is not None:
+        config.train.seed = seed
+    return config
+
+
+def dataset_for_checkpoint(ckpt: Checkpoint) -> Dataset:
+    """Find the dataset a checkpoint was trained on and check it is the same one (fingerprint)."""
+    ds = ckpt.info["dataset"]
+    require = needs_features(ckpt.config)
+    candidates: list[Path] = []
+    if ds.get("relative_path"):
+        candidates.append((ckpt.path / ds["relative_path"]).resolve())
+    if ds.get("path"):
+        candidates.append(Path(ds["path"]))
+    data = None
+    for root in candidates:
+        if root.is_dir():
+            data = load_dataset(str(root), cache_dir=DEFAULT_CACHE, require_features=require)
+            break
+    if data is None:
+        if str(ds.get("spec", "")).startswith("synthetic:"):
+            data = load_dataset(ds["spec"], cache_dir=DEFAULT_CACHE, require_features=require)
+        else:
+            raise CheckpointError(f"its dataset was not found (looked in {', '.join(map(str, candidates))})",
+                                  ckpt.path / "config.json")
+    if data.fingerprint != ds.get("fingerprint"):
+        raise CheckpointError(f"checkpoint was made for another dataset (fingerprint "
+                              f"{str(ds.get('fingerprint'))[:12]}…, data at {data.root} has "
+                              f"{data.fingerprint[:12]}…)", ckpt.path / "config.json")
+    return data
+
+
+def evaluate_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Checkpoint, dict[str, dict]]:
+    """Reload a checkpoint and its dataset and recompute valid/test metrics."""
+    ckpt = load_checkpoint(path, device=device)
+    data = dataset_for_checkpoint(ckpt)
+    config = ckpt.config
+    graphs, image_feat, text_feat = model_inputs(config, data, torch.device(device))
+    pre = ckpt.model.precompute(graphs, image_feat, text_feat)
+    metrics = evaluate(lambda users: ckpt.model.score_users(pre, users), data.n_users, data.n_items,
+                       data.train, {"valid": data.valid, "test": data.test}, ks=config.train.topks,
+                       batch_users=config.train.eval_batch_users, device=device,
+                       buckets=popularity_buckets(data.train, data.n_items, config.graph.tail_quantile))
+    return ckpt, metrics
+
+
+def metric_table(metrics: dict[str, dict], ks: list[int]) -> str:
+    """Plain-text table of valid/test metrics for the CLI."""
+    names = ("recall", "ndcg", "precision", "map")
+    lines = ["split  " + "  ".join(f"{n}@{k:<3}".rjust(12) for n in names for k in ks)]
+    for split in ("valid", "test"):
+        if split in metrics:
+            lines.append(f"{split:<6} " + "  ".join(f"{metrics[split][f'{n}@{k}']:>12.4f}"
+                                                    for n in names for k in ks))
+    return "\n".join(lines)
+
+
+__all__ = ["dataset_for_checkpoint", "evaluate_checkpoint", "make_config", "metric_table",
+           "popularity_metrics", "train_run"]

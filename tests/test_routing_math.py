@@ -1,0 +1,59 @@
+"""Templates, Top-K renormalisation, entropy and load balance against hand values."""
+import math
+
+import torch
+
+from magnet.model.experts import EXPERT_NAMES, ROLE_WEIGHTS, template_matrix
+from magnet.model.router import load_balance_loss, normalized_entropy, routing_entropy, topk_gates
+
+
+def test_expert_names_and_order():
+    assert EXPERT_NAMES == ("B-Dom", "B-Bal", "B-Comp", "A-Dom", "A-Bal", "A-Comp",
+                            "S-Dom", "S-Bal", "S-Comp")
+
+
+def test_templates_rows_sum_to_one_and_anchor_placement():
+    w = template_matrix()
+    assert w.shape == (9, 3)
+    torch.testing.assert_close(w.sum(1), torch.ones(9))
+    # B-Dom = (0.70, 0.15, 0.15); A-Bal = (0.30, 0.40, 0.30); S-Comp = (0.40, 0.40, 0.20)
+    torch.testing.assert_close(w[0], torch.tensor([0.70, 0.15, 0.15]))
+    torch.testing.assert_close(w[4], torch.tensor([0.30, 0.40, 0.30]))
+    torch.testing.assert_close(w[8], torch.tensor([0.40, 0.40, 0.20]))
+    for e, name in enumerate(EXPERT_NAMES):
+        anchor, role = name.split("-")
+        assert w[e, "BAS".index(anchor)] == ROLE_WEIGHTS[role][0]
+
+
+def test_topk_renormalises():
+    p = torch.tensor([[0.1, 0.4, 0.2, 0.3]])
+    g = topk_gates(p, 2)
+    torch.testing.assert_close(g, torch.tensor([[0.0, 0.4 / 0.7, 0.0, 0.3 / 0.7]]))
+    g1 = topk_gates(p, 1)
+    torch.testing.assert_close(g1, torch.tensor([[0.0, 1.0, 0.0, 0.0]]))
+    # along dim 0 (experts first), as used for full-catalogue scoring
+    g0 = topk_gates(p.T, 3, dim=0)
+    torch.testing.assert_close(g0.T, torch.tensor([[0.0, 4 / 9, 2 / 9, 3 / 9]]))
+
+
+def test_entropy_of_known_distributions():
+    uniform = torch.full((9,), 1 / 9)
+    onehot = torch.zeros(9)
+    onehot[3] = 1
+    assert math.isclose(float(normalized_entropy(uniform)), 1.0, rel_tol=1e-6)
+    assert abs(float(normalized_entropy(onehot))) < 1e-6
+    half = torch.tensor([0.5, 0.5] + [0.0] * 7)
+    assert math.isclose(float(normalized_entropy(half)), math.log(2) / math.log(9), rel_tol=1e-6)
+    # batch-mean entropy: two confident pairs on different experts → p̄ = half/half
+    probs = torch.stack([torch.eye(9)[0], torch.eye(9)[1]])
+    assert math.isclose(float(routing_entropy(probs)), math.log(2) / math.log(9), rel_tol=1e-6)
+
+
+def test_load_balance_uniform_is_one_and_collapse_is_nine():
+    n = 90
+    uniform = torch.full((n, 9), 1 / 9)
+    gates = torch.eye(9).repeat(n // 9, 1)  # each expert takes the same share of slots
+    assert math.isclose(float(load_balance_loss(uniform, gates)), 1.0, rel_tol=1e-6)
+    collapsed = torch.zeros(n, 9)
+    collapsed[:, 0] = 1
+    assert math.isclose(float(load_balance_loss(collapsed, collapsed)), 9.0, rel_tol=1e-6)

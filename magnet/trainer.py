@@ -117,12 +117,18 @@ class Trainer:
         self.buckets = popularity_buckets(data.train, data.n_items, config.graph.tail_quantile)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
+        """Adam with three parameter groups: graph encoder, expert projections, router."""
         tc = self.config.train
-        routed = [p for n, p in self.model.named_parameters() if n.startswith(("experts.", "router."))]
-        other = [p for n, p in self.model.named_parameters() if not n.startswith(("experts.", "router."))]
+        named = list(self.model.named_parameters())
+        experts = [p for n, p in named if n.startswith("experts.")]
+        router = [p for n, p in named if n.startswith("router.")]
+        other = [p for n, p in named if not n.startswith(("experts.", "router."))]
         groups = [{"params": other, "lr": tc.lr}]
-        if routed:
-            groups.append({"params": routed, "lr": tc.lr * tc.expert_lr_scale})
+        if experts:
+            groups.append({"params": experts, "lr": tc.lr * tc.expert_lr_scale,
+                           "weight_decay": tc.expert_weight_decay})
+        if router:
+            groups.append({"params": router, "lr": tc.lr * tc.router_lr_scale})
         return torch.optim.Adam(groups)
 
     # ------------------------------------------------------------------ one step

@@ -1,0 +1,110 @@
+"""Short end-to-end runs on the synthetic catalog: train → checkpoint → reload → re-evaluate."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from magnet import load_checkpoint
+from magnet.checkpoint import REQUIRED_FILES
+from magnet.data import load_dataset
+from magnet.pipeline import evaluate_checkpoint, make_config, train_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return load_dataset("synthetic:tiny", cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def tiny_full(tmp_path_factory, tiny_data):
+    config = make_config("synthetic:tiny", "full", epochs=12, device="cpu")
+    config.train.batch_size = 256  # several steps per epoch, so the trigger can fire
+    config.routing.window = 10
+    out = tmp_path_factory.mktemp("ckpt") / "full"
+    train_run(config, out, data=tiny_data, projection="pca", progress=False)
+    return out
+
+
+def test_checkpoint_directory_is_complete(tiny_full):
+    for name in REQUIRED_FILES + ("planted_truth.npz",):
+        assert (tiny_full / name).is_file(), name
+    info = json.loads((tiny_full / "config.json").read_text())
+    assert info["format_version"] == 1 and info["device"] == "cpu"
+    assert info["dataset"]["name"] == "synthetic-tiny" and len(info["dataset"]["fingerprint"]) == 64
+    assert not list(tiny_full.parent.glob(".full.tmp-*")), "temporary directory left behind"
+
+
+def test_reload_reproduces_stored_metrics(tiny_full):
+    ckpt, metrics = evaluate_checkpoint(tiny_full)
+    for split in ("valid", "test"):
+        for key in ("recall@20", "ndcg@20", "precision@10", "map@50"):
+            assert metrics[split][key] == pytest.approx(ckpt.metrics[split][key], abs=1e-6)
+        assert metrics[split]["buckets"]["tail"]["recall@20"] == pytest.approx(
+            ckpt.metrics[split]["buckets"]["tail"]["recall@20"], abs=1e-6)
+
+
+def test_loss_goes_down_and_trace_is_logged_every_step(tiny_full):
+    ckpt = load_checkpoint(tiny_full)
+    trace = ckpt.trace
+    assert list(trace["step"]) == list(range(len(trace)))
+    first, last = trace[trace.epoch == 1].bpr.mean(), trace[trace.epoch == trace.epoch.max()].bpr.mean()
+    assert last < first
+    assert ckpt.switch["reason"] in ("trigger", "fallback")
+    assert int(ckpt.switch["step"]) <= len(trace)
+    shares = trace[[c for c in trace.columns if c.startswith("share_")]].to_numpy()
+    np.testing.assert_allclose(shares.sum(1), 1.0, atol=1e-5)
+    spec = trace[trace.step >= ckpt.switch["step"]]
+    assert (spec.regime == "specialization").all() and (trace[trace.step < ckpt.switch["step"]].regime == "coverage").all()
+
+
+def test_projection_shapes(tiny_full, tiny_data):
+    ckpt = load_checkpoint(tiny_full, load_model=False)
+    assert ckpt.projection["item_xy"].shape == (tiny_data.n_items, 2)
+    assert ckpt.projection["user_xy"].shape == (tiny_data.n_users, 2)
+
+
+def test_full_beats_popularity_on_demo_valid(tmp_path):
+    """On the synthetic demo catalog a short `full` run must clear the popularity ranking."""
+    data = load_dataset("synthetic:demo", cache_dir=ROOT / ".magnet_cache")
+    config = make_config("synthetic:demo", "full", epochs=8, device="cpu")
+    out = train_run(config, tmp_path / "demo-full", data=data, projection="pca", progress=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["valid"]["recall@20"] > 1.1 * metrics["popularity"]["valid"]["recall@20"]
+
+
+def test_cli_train_and_evaluate(tmp_path):
+    cache = tmp_path / "cache"
+    env = {"MAGNET_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
+    out = tmp_path / "bo"
+    run = subprocess.run([sys.executable, "-m", "magnet", "train", "--data", "synthetic:tiny", "--variant",
+                          "behaviour_only", "--out", str(out), "--epochs", "2", "--projection", "pca", "--quiet"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "recall@20" in run.stdout and (out / "model.safetensors").is_file()
+    ev = subprocess.run([sys.executable, "-m", "magnet", "evaluate", str(out), "--json"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)
+    assert ev.returncode == 0, ev.stderr
+    stored = json.loads((out / "metrics.json").read_text())
+    assert json.loads(ev.stdout)["test"]["recall@20"] == pytest.approx(stored["test"]["recall@20"], abs=1e-6)
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["train", "--data", "/nonexistent/dir", "--out", "x"], "/nonexistent/dir"),
+    (["train", "--data", "synthetic:nope", "--out", "x"], "nope"),
+    (["train", "--variant", "bogus", "--out", "x"], "invalid choice"),
+    (["train", "--epochs", "0", "--out", "x"], "--epochs must be >= 1"),
+    (["evaluate", "/nonexistent/ckpt"], "checkpoint directory not found"),
+])
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, args, phrase):
+    run = subprocess.run([sys.executable, "-m", "magnet", *args], cwd=tmp_path,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and phrase in lines[0], run.stderr
+    assert not (tmp_path / "x").exists()

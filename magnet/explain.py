@@ -44,6 +44,7 @@ class ExplainContext:
     templates: np.ndarray = field(default_factory=lambda: template_matrix().numpy())
 
     @classmethod
+    @torch.no_grad()
     def load(cls, source: str | Path | Checkpoint, data: Dataset | None = None) -> "ExplainContext":
         ckpt = source if isinstance(source, Checkpoint) else load_checkpoint(source)
         data = data or dataset_for_checkpoint(ckpt)
@@ -76,12 +77,14 @@ class ExplainContext:
 
 
 # ---------------------------------------------------------------------------- per user
+@torch.no_grad()
 def recommend(ctx: ExplainContext, user: int, n: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Top-``n`` items [n] and their scores [n] for ``user`` (training items excluded)."""
     top = ctx.scores([user])[0].topk(n)
     return top.indices.numpy(), top.values.numpy()
 
 
+@torch.no_grad()
 def ranks_of(ctx: ExplainContext, user: int, items: np.ndarray) -> np.ndarray:
     """1-based rank [n] of each of ``items`` for ``user`` in ``ctx``'s model (training masked)."""
     scores = ctx.scores([user])[0]
@@ -213,6 +216,7 @@ class ItemExplanation:
         return text
 
 
+@torch.no_grad()
 def explain_items(ctx: ExplainContext, user: int, items: np.ndarray, ranks: np.ndarray | None = None,
                   baseline: ExplainContext | None = None) -> list[ItemExplanation]:
     """Exact attribution for ``items`` [n] of ``user``."""
@@ -272,6 +276,7 @@ def sample_users(ctx: ExplainContext, max_users: int, seed: int = 0) -> np.ndarr
     return np.sort(np.random.default_rng(seed).choice(active, max_users, replace=False))
 
 
+@torch.no_grad()
 def routing_table(ctx: ExplainContext, top_n: int = 20, max_users: int = 2000,
                   batch: int = 256) -> pd.DataFrame:
     """Gates of every (user, recommended item) pair in the users' top-``top_n``.
@@ -318,8 +323,9 @@ def utilization(table: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
 
 def family_sums(util: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(by role family, by anchor) sums of per-expert utilization columns."""
-    roles = pd.DataFrame({r: util[[n for n in EXPERT_NAMES if n.endswith(r)]].sum(1) for r in ROLES})
-    anchors = pd.DataFrame({a: util[[n for n in EXPERT_NAMES if n.startswith(a)]].sum(1) for a in ANCHORS})
+    roles = pd.DataFrame({r: util[[n for n in EXPERT_NAMES if n.endswith(r)]].sum(axis=1) for r in ROLES})
+    anchors = pd.DataFrame({a: util[[n for n in EXPERT_NAMES if n.startswith(a)]].sum(axis=1)
+                            for a in ANCHORS})
     return roles, anchors
 
 
@@ -359,6 +365,7 @@ def reliance_agreement(ctx: ExplainContext, table: pd.DataFrame) -> dict[str, An
             "majority_rate": float(chance), "n_users": int(len(users)), "per_user": frame}
 
 
+@torch.no_grad()
 def typical_cases(ctx: ExplainContext, baseline: ExplainContext, table: pd.DataFrame,
                   split: str = "test", per_style: int = 3) -> pd.DataFrame:
     """Users whose held-out items MAGNET ranks much better than the baseline, per routing style.

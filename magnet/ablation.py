@@ -51,15 +51,18 @@ def summary_row(checkpoint: Path) -> dict[str, object]:
 
 
 def summary_table(checkpoints: Sequence[Path]) -> pd.DataFrame:
-    return pd.DataFrame([summary_row(c) for c in checkpoints], columns=list(SUMMARY_COLUMNS))
+    table = pd.DataFrame([summary_row(c) for c in checkpoints], columns=list(SUMMARY_COLUMNS))
+    for column in ("switch_step", "best_epoch"):
+        table[column] = table[column].astype("Int64")  # integers with a missing value, not floats
+    return table
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A GitHub Markdown table (no optional dependency on tabulate)."""
     def fmt(v: object) -> str:
-        if isinstance(v, float):
-            return "" if v != v else f"{v:.4f}"
-        return "" if v is None else str(v)
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            return ""
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
 
     head = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
@@ -77,7 +80,13 @@ def run_ablation(data: str, out: str | Path, variants: Sequence[str] = VARIANTS,
     for variant in variants:
         config = make_config(data, variant, base, device, epochs, seed)
         done.append(train_run(config, out / variant, data=dataset, projection=projection, progress=progress))
-    table = summary_table(done)
+    return write_summary(out, done)
+
+
+def write_summary(out: Path, checkpoints: Sequence[Path]) -> str:
+    """Write ``out/summary.csv`` and ``out/summary.md``; return the Markdown."""
+    table = summary_table(checkpoints)
+    table["train_seconds"] = table["train_seconds"].round(1)
     table.to_csv(out / "summary.csv", index=False)
     markdown = to_markdown(table)
     (out / "summary.md").write_text(markdown + "\n")

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(train)
     train.add_argument("--variant", choices=VARIANTS, default="full")
     train.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the last per-epoch snapshot of this --out, if there is one")
 
     ev = sub.add_parser("evaluate", help="re-evaluate a checkpoint on its dataset")
     ev.add_argument("checkpoint", type=Path)
@@ -76,7 +78,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         config = pipeline.make_config(args.data, args.variant, _base_config(args), args.device,
                                       args.epochs, args.seed)
         out = pipeline.train_run(config, args.out, projection=args.projection, progress=not args.quiet,
-                                 log=lambda m: print(m, file=sys.stderr))
+                                 log=lambda m: print(m, file=sys.stderr), resume=args.resume)
         metrics = json.loads((out / "metrics.json").read_text())
         print(pipeline.metric_table(metrics, config.train.topks))
         print(f"checkpoint written to {out}")

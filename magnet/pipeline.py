@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +16,7 @@ from .data import Dataset, load_dataset
 from .errors import CheckpointError, DataError
 from .evaluate import evaluate, popularity_buckets, popularity_score_fn
 from .projection import project_nodes
+from .snapshot import snapshot_dir
 from .trainer import Trainer, model_inputs
 
 DEFAULT_CACHE = Path(os.environ.get("MAGNET_CACHE", ".magnet_cache"))
@@ -51,15 +53,19 @@ def popularity_metrics(data: Dataset, ks: list[int], tail_quantile: float) -> di
 
 def train_run(config: RunConfig, out_dir: str | Path, data: Dataset | None = None,
               projection: str = "umap", progress: bool = True,
-              log: Callable[[str], None] | None = None) -> Path:
-    """Train ``config`` and write its checkpoint directory to ``out_dir`` (atomically)."""
+              log: Callable[[str], None] | None = None, resume: bool = False) -> Path:
+    """Train ``config`` and write its checkpoint directory to ``out_dir`` (atomically).
+
+    A snapshot is kept beside ``out_dir`` after every epoch (see :mod:`magnet.snapshot`) and
+    removed once the checkpoint is written; ``resume`` continues from it."""
     out_dir = Path(out_dir)
     if data is None:
         data = load_dataset(config.data, cache_dir=DEFAULT_CACHE, require_features=needs_features(config))
     if needs_features(config) and (data.image_feat is None or data.text_feat is None):
         raise DataError(f"variant {config.variant} needs image_feat.npy and text_feat.npy", data.root)
     trainer = Trainer(config, data, progress=progress, log=log)
-    state = trainer.fit()
+    snapshot = snapshot_dir(out_dir)
+    state = trainer.fit(snapshot=snapshot, resume=resume)
     model = state.model
     pre = model.precompute(trainer.graphs, trainer.image_feat, trainer.text_feat)
     embeddings = (pre.flat if model.use_experts else pre.h[0]).cpu().numpy()
@@ -83,6 +89,7 @@ def train_run(config: RunConfig, out_dir: str | Path, data: Dataset | None = Non
     }
     save_checkpoint(out_dir, info=info, model=model, metrics=metrics, trace=state.trace,
                     switch=state.controller.switch, projection=proj, planted=data.planted)
+    shutil.rmtree(snapshot, ignore_errors=True)
     return out_dir
 
 

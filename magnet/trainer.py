@@ -5,10 +5,10 @@ The test split is never looked at here except once, for the final (best-on-valid
 """
 from __future__ import annotations
 
-import copy
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -24,6 +24,7 @@ from .losses import bpr_loss, info_nce, l2_reg
 from .model import EXPERT_NAMES, MAGNET, RouteParams
 from .model.router import load_balance_loss, normalized_entropy, routing_entropy
 from .routing import RoutingController, StepParams
+from .snapshot import LoopState, load_snapshot, save_snapshot
 
 TRACE_SCALARS: tuple[str, ...] = ("loss", "bpr", "vc", "lb", "entropy_term", "reg", "H", "pair_entropy")
 
@@ -183,18 +184,23 @@ class Trainer:
         return result
 
     # ------------------------------------------------------------------ loop
-    def fit(self) -> TrainState:
+    def fit(self, snapshot: Path | None = None, resume: bool = False) -> TrainState:
+        """Train until ``epochs`` or early stopping; with ``snapshot`` set, save the loop state
+        there after every epoch, and with ``resume`` continue from it when it exists."""
         cfg = self.config.train
         select = cfg.select_metric
-        start = time.perf_counter()
-        rows: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
-        best_score, best_epoch, best_state, waited = -1.0, 0, None, 0
+        loop, best_state = LoopState(), None
+        if resume and snapshot is not None and snapshot.is_dir():
+            loop, controller_state, best_state = load_snapshot(
+                snapshot, model=self.model, optimizer=self.optimizer, generator=self.generator,
+                fingerprint=self.data.fingerprint, config=self.config.to_dict())
+            self.controller.load_state_dict(controller_state)
+            self.log(f"resumed from {snapshot} after epoch {loop.epoch}")
+        start = time.perf_counter() - loop.elapsed
         n_train = len(self.train_pairs)
-        epochs = tqdm(range(1, cfg.epochs + 1), desc=f"train {self.config.variant}",
-                      disable=not self.progress, unit="epoch")
-        epoch = 0
-        for epoch in epochs:
+        epochs = tqdm(range(loop.epoch + 1, cfg.epochs + 1), desc=f"train {self.config.variant}",
+                      disable=not self.progress or loop.stopped, unit="epoch")
+        for epoch in ([] if loop.stopped else epochs):
             self.model.train()
             order = torch.randperm(n_train, generator=self.generator)
             stats, step_params = [], []
@@ -210,30 +216,39 @@ class Trainer:
                 if switch is not None:
                     self.log(f"routing switch to specialization at step {switch['step']} "
                              f"(epoch {epoch}, {switch['reason']})")
-            rows.extend(self._trace_rows(epoch, step_params, torch.stack(stats).cpu().numpy()))
-            if epoch % cfg.eval_every and epoch != cfg.epochs:
-                continue
-            last = step_params[-1][0]
-            self.model.set_eval_route(RouteParams(last.tau, last.k))
-            valid = self.evaluate(("valid",))["valid"]
-            history.append({"epoch": epoch, "step": self.controller.step,
-                            **{k: v for k, v in valid.items() if k != "buckets"}})
-            epochs.set_postfix(loss=f"{rows[-1]['loss']:.4f}", H=f"{rows[-1]['H']:.3f}",
-                               regime=last.regime[:4], **{select: f"{valid[select]:.4f}"})
-            if valid[select] > best_score:
-                best_score, best_epoch, waited = valid[select], epoch, 0
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
-            else:
-                waited += 1
-                if waited >= cfg.patience:
-                    self.log(f"early stop at epoch {epoch}: best {select} {best_score:.4f} at epoch {best_epoch}")
-                    break
+            loop.rows.extend(self._trace_rows(epoch, step_params, torch.stack(stats).cpu().numpy()))
+            loop.epoch = epoch
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                last = step_params[-1][0]
+                self.model.set_eval_route(RouteParams(last.tau, last.k))
+                valid = self.evaluate(("valid",))["valid"]
+                loop.history.append({"epoch": epoch, "step": self.controller.step,
+                                     **{k: v for k, v in valid.items() if k != "buckets"}})
+                epochs.set_postfix(loss=f"{loop.rows[-1]['loss']:.4f}", H=f"{loop.rows[-1]['H']:.3f}",
+                                   regime=last.regime[:4], **{select: f"{valid[select]:.4f}"})
+                if valid[select] > loop.best_score:
+                    loop.best_score, loop.best_epoch, loop.waited = valid[select], epoch, 0
+                    best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                else:
+                    loop.waited += 1
+                    if loop.waited >= cfg.patience:
+                        self.log(f"early stop at epoch {epoch}: best {select} {loop.best_score:.4f} "
+                                 f"at epoch {loop.best_epoch}")
+                        loop.stopped = True
+            loop.elapsed = time.perf_counter() - start
+            if snapshot is not None:
+                save_snapshot(snapshot, loop=loop, model=self.model, best_state=best_state,
+                              optimizer=self.optimizer, controller_state=self.controller.state_dict(),
+                              generator=self.generator, fingerprint=self.data.fingerprint,
+                              config=self.config.to_dict())
+            if loop.stopped:
+                break
         self.model.load_state_dict(best_state)
         metrics = self.evaluate(("valid", "test"))
-        metrics["best_epoch"] = best_epoch
+        metrics["best_epoch"] = loop.best_epoch
         metrics["selected_by"] = f"valid {select}"
-        return TrainState(self.model, self.controller, metrics, pd.DataFrame(rows), history,
-                          best_epoch, epoch, time.perf_counter() - start, str(self.device))
+        return TrainState(self.model, self.controller, metrics, pd.DataFrame(loop.rows), loop.history,
+                          loop.best_epoch, loop.epoch, time.perf_counter() - start, str(self.device))
 
     @staticmethod
     def _trace_rows(epoch: int, step_params: list[tuple[StepParams, float]],

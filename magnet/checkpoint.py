@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import RunConfig
+from .config import RunConfig, validate_config
 from .errors import CheckpointError, ConfigError, MagnetError
 from .model import MAGNET
 
@@ -193,8 +193,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
             raise CheckpointError(f"missing {name}", path)
     try:
         config = RunConfig.from_dict(info["run"], str(path / "config.json"))
+        validate_config(config)
     except ConfigError as exc:
-        raise CheckpointError(str(exc)) from None
+        raise CheckpointError(f"invalid run config ({exc})", path / "config.json") from None
     metrics = _read_json(path / "metrics.json")
     switch = _read_json(path / "switch.json")
     try:
@@ -219,8 +220,9 @@ def load_model_weights(path: Path, info: dict[str, Any], config: RunConfig,
                               weights) from None
     try:
         model = build_model(info, config)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"config cannot build a model ({exc})", path / "config.json") from None
+    except (ValueError, KeyError, TypeError, RuntimeError, ZeroDivisionError) as exc:
+        raise CheckpointError(f"config cannot build a model ({str(exc).splitlines()[0][:120]})",
+                              path / "config.json") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))

@@ -108,10 +108,13 @@ def _read_inter(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for col in REQUIRED_COLUMNS:
         values = df[col]
         if values.dtype.kind in "iu":
+            if values.max() >= 2 ** 62:
+                row = int(np.argmax(values.to_numpy() >= 2 ** 62))
+                raise DataError(f"{col} {values.iloc[row]} on data row {row + 1} is too large for an id", path)
             arr = values.to_numpy(np.int64)
         else:
             num = pd.to_numeric(values, errors="coerce")
-            bad = num.isna() | (num.notna() & (num.fillna(0) % 1 != 0))
+            bad = num.isna() | (num.notna() & (num.fillna(0) % 1 != 0)) | (num.abs() >= 2 ** 62)
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
                 raise DataError(f"non-integer {col} '{values.iloc[row]}' on data row {row + 1} "
@@ -132,6 +135,8 @@ def _read_inter(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _check_contiguous(ids: np.ndarray, what: str, path: Path) -> int:
     n = int(ids.max()) + 1
+    if n > len(ids):  # more ids than rows can never be contiguous; avoid a huge bincount
+        raise DataError(f"{what} ids are not contiguous: largest id {n - 1} but only {len(ids)} rows", path)
     present = np.bincount(ids, minlength=n) > 0
     if not present.all():
         first = int(np.flatnonzero(~present)[0])
@@ -149,9 +154,14 @@ def _load_feature(root: Path, name: str, n_items: int, required: bool) -> np.nda
         return None
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"unreadable .npy file ({str(exc).splitlines()[0][:100]})", path) from exc
-    if not isinstance(arr, np.ndarray) or arr.ndim != 2:
+    except Exception as exc:  # ValueError, OSError, EOFError, zipfile.BadZipFile, …
+        reason = "contains pickled objects" if "pickle" in str(exc) else type(exc).__name__
+        raise DataError(f"unreadable .npy file ({reason})", path) from None
+    if not isinstance(arr, np.ndarray):
+        if hasattr(arr, "close"):
+            arr.close()
+        raise DataError("features must be a .npy array, not an .npz archive", path)
+    if arr.ndim != 2:
         raise DataError(f"features must be a 2-D array, got shape {getattr(arr, 'shape', '?')}", path)
     if arr.dtype.kind not in "fiub":
         raise DataError(f"features must be numeric, got dtype {arr.dtype}", path)
@@ -192,8 +202,8 @@ def _load_planted(root: Path) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             planted = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"unreadable planted truth ({exc.__class__.__name__})", path) from exc
+    except Exception as exc:  # ValueError, OSError, EOFError, zipfile.BadZipFile, …
+        raise DataError(f"unreadable planted truth ({exc.__class__.__name__})", path) from None
     if "reliance" in planted:
         planted["reliance"] = planted["reliance"].astype(np.float32)
     return planted

@@ -42,8 +42,9 @@ class StepParams:
 class RoutingController:
     """State machine of spec §5; its state round-trips through :meth:`state_dict`."""
 
-    def __init__(self, cfg: RoutingConfig) -> None:
+    def __init__(self, cfg: RoutingConfig, enabled: bool = True) -> None:
         self.cfg = cfg
+        self.enabled = enabled  # False for models without experts: steps are counted, never switched
         self.step = 0  # index of the next step to run
         self.h_ema = 0.0
         self.above = 0  # consecutive observed steps with h_ema > h_star
@@ -79,7 +80,7 @@ class RoutingController:
         self.h_ema = c.ema * self.h_ema + (1.0 - c.ema) * float(entropy)
         self.above = self.above + 1 if self.h_ema > c.h_star else 0
         self.step += 1
-        if self.switch is not None:
+        if self.switch is not None or not self.enabled:
             return None
         reason = None
         if c.switch_mode == "fixed":

@@ -111,7 +111,7 @@ class Trainer:
                             None if data.image_feat is None else data.image_feat.shape[1],
                             None if data.text_feat is None else data.text_feat.shape[1]).to(self.device)
         self.optimizer = self._make_optimizer()
-        self.controller = RoutingController(config.routing)
+        self.controller = RoutingController(config.routing, enabled=config.model.use_experts)
         self.generator = torch.Generator().manual_seed(config.train.seed)
         self.train_pairs = torch.from_numpy(data.train.astype(np.int64))
         self.sampler = NegativeSampler(self.train_pairs, data.n_items, self.generator)

@@ -66,3 +66,10 @@ def test_state_round_trip():
     b = RoutingController(cfg)
     b.load_state_dict(a.state_dict())
     assert (b.step, b.h_ema, b.above, b.switch) == (a.step, a.h_ema, a.above, a.switch)
+
+
+def test_disabled_controller_counts_steps_but_never_switches():
+    ctrl = RoutingController(RoutingConfig(max_coverage_steps=3, switch_mode="fixed", fixed_switch_step=2),
+                             enabled=False)
+    run(ctrl, [0.0] * 10)
+    assert ctrl.step == 10 and ctrl.switch is None

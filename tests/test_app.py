@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -125,12 +126,20 @@ def test_routing_page_marks_the_switch(tiny_checkpoints, monkeypatch):
     assert any("Loss terms" in t for t in titles(at))
 
 
-def test_routing_page_fixed_and_fallback(tiny_checkpoints, monkeypatch):
-    for name, reason in (("tiny/fixed_switch", "fixed step"), ("tiny/behaviour_only", "fallback")):
-        at = open_app(monkeypatch, tiny_checkpoints, {"ckpt": name}, page="views/routing.py")
-        switch = json.loads((tiny_checkpoints / name / "switch.json").read_text())
+def test_routing_page_fixed_and_fallback(tiny_checkpoints, monkeypatch, tmp_path):
+    # a fallback switch, as a run that never triggers would record it (copy, then edit switch.json)
+    shutil.copytree(tiny_checkpoints / "tiny", tmp_path / "tiny")
+    fallback = {"step": 15, "epoch": 2, "reason": "fallback", "h_ema": 0.42}
+    (tmp_path / "tiny" / "no_routing_reg" / "switch.json").write_text(json.dumps(fallback))
+    for name, reason in (("tiny/fixed_switch", "fixed step"), ("tiny/no_routing_reg", "fallback")):
+        at = open_app(monkeypatch, tmp_path, {"ckpt": name}, page="views/routing.py")
+        switch = json.loads((tmp_path / name / "switch.json").read_text())
         assert metric(at, "Switch step") == str(switch["step"])
         assert metric(at, "Switch reason").startswith(reason)
+    # a model without a router never switches, and the page says so
+    at = open_app(monkeypatch, tiny_checkpoints, {"ckpt": "tiny/behaviour_only"}, page="views/routing.py")
+    assert json.loads((tiny_checkpoints / "tiny/behaviour_only/switch.json").read_text())["step"] is None
+    assert metric(at, "Switch step") == "none"
 
 
 def test_experts_page_utilization(tiny_checkpoints, monkeypatch):
@@ -227,11 +236,15 @@ def test_compare_page(tiny_checkpoints, monkeypatch):
         assert row["recall@20"] == pytest.approx(m["test"]["recall@20"])
         assert row["ndcg@20"] == pytest.approx(m["test"]["ndcg@20"])
         assert row["tail_recall@20"] == pytest.approx(m["test"]["buckets"]["tail"]["recall@20"])
-        assert row["switch_step"] == s["step"]
+        if s["step"] is None:
+            assert pd.isna(row["switch_step"])
+        else:
+            assert row["switch_step"] == s["step"]
     overlay = next(f for f in figures(at) if "each switch marked" in f["layout"]["title"]["text"])
     assert len(overlay["data"]) == 3
     lines = sorted(s["x0"] for s in overlay["layout"]["shapes"])
-    assert lines == sorted(json.loads((tiny_checkpoints / c / "switch.json").read_text())["step"] for c in chosen)
+    steps = (json.loads((tiny_checkpoints / c / "switch.json").read_text())["step"] for c in chosen)
+    assert lines == sorted(step for step in steps if step is not None)  # one line per switch that happened
     roles = next(f for f in figures(at) if "role family per checkpoint" in f["layout"]["title"]["text"])
     assert list(roles["data"][0]["x"]) == ["tiny/full", "tiny/fixed_switch"]  # behaviour_only has no experts
     assert any(t.startswith("Per-user change") for t in titles(at))

@@ -17,7 +17,7 @@ from .errors import CheckpointError, DataError
 from .evaluate import evaluate, popularity_buckets, popularity_score_fn
 from .projection import project_nodes
 from .snapshot import snapshot_dir
-from .trainer import Trainer, model_inputs
+from .trainer import Trainer, evaluate_model, model_inputs
 
 DEFAULT_CACHE = Path(os.environ.get("MAGNET_CACHE", ".magnet_cache"))
 
@@ -138,13 +138,9 @@ def evaluate_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Checkpoi
     """Reload a checkpoint and its dataset and recompute valid/test metrics."""
     ckpt = load_checkpoint(path, device=device)
     data = dataset_for_checkpoint(ckpt)
-    config = ckpt.config
-    graphs, image_feat, text_feat = model_inputs(config, data, torch.device(device))
-    pre = ckpt.model.precompute(graphs, image_feat, text_feat)
-    metrics = evaluate(lambda users: ckpt.model.score_users(pre, users), data.n_users, data.n_items,
-                       data.train, {"valid": data.valid, "test": data.test}, ks=config.train.topks,
-                       batch_users=config.train.eval_batch_users, device=device,
-                       buckets=popularity_buckets(data.train, data.n_items, config.graph.tail_quantile))
+    graphs, image_feat, text_feat = model_inputs(ckpt.config, data, torch.device(device))
+    metrics = evaluate_model(ckpt.model, ckpt.config, data, graphs, image_feat, text_feat,
+                             ("valid", "test"), device)
     return ckpt, metrics
 
 

@@ -55,6 +55,19 @@ def model_inputs(config: RunConfig, data: Dataset, device: torch.device
     return graphs, to_tensor(data.image_feat), to_tensor(data.text_feat)
 
 
+def evaluate_model(model: MAGNET, config: RunConfig, data: Dataset, graphs: GraphBundle,
+                   image_feat: torch.Tensor | None, text_feat: torch.Tensor | None,
+                   splits: tuple[str, ...], device: torch.device | str,
+                   buckets: np.ndarray | None = None) -> dict[str, dict]:
+    """Full-ranking metrics of ``model`` on ``splits`` of ``data`` (one pass of scores)."""
+    pre = model.precompute(graphs, image_feat, text_feat)
+    if buckets is None:
+        buckets = popularity_buckets(data.train, data.n_items, config.graph.tail_quantile)
+    return evaluate(lambda users: model.score_users(pre, users), data.n_users, data.n_items, data.train,
+                    {s: getattr(data, s) for s in splits}, ks=config.train.topks,
+                    batch_users=config.train.eval_batch_users, device=device, buckets=buckets)
+
+
 @dataclass
 class TrainState:
     """What a trained run hands to the checkpoint writer."""
@@ -172,15 +185,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, splits: tuple[str, ...]) -> dict[str, dict]:
-        model = self.model
-        model.eval()
-        pre = model.precompute(self.graphs, self.image_feat, self.text_feat)
-        arrays = {s: getattr(self.data, s) for s in splits}
-        result = evaluate(lambda users: model.score_users(pre, users), self.data.n_users,
-                          self.data.n_items, self.data.train, arrays, ks=self.config.train.topks,
-                          batch_users=self.config.train.eval_batch_users, device=self.device,
-                          buckets=self.buckets)
-        model.train()
+        self.model.eval()
+        result = evaluate_model(self.model, self.config, self.data, self.graphs, self.image_feat,
+                                self.text_feat, splits, self.device, self.buckets)
+        self.model.train()
         return result
 
     # ------------------------------------------------------------------ loop

@@ -17,7 +17,7 @@ import torch
 from .checkpoint import Checkpoint, load_checkpoint
 from .data import Dataset
 from .evaluate import popularity_buckets
-from .metrics import build_csr
+from .metrics import build_csr, gather_csr
 from .model import ANCHORS, EXPERT_NAMES, MODALITIES, N_EXPERTS, ROLES, Precomputed, template_matrix
 from .pipeline import dataset_for_checkpoint
 from .trainer import model_inputs
@@ -71,8 +71,9 @@ class ExplainContext:
         """Scores [B, I] with training positives masked to −inf."""
         users_t = torch.as_tensor(np.asarray(users, dtype=np.int64))
         scores = self.model.score_users(self.pre, users_t).clone()
-        for row, user in enumerate(users_t.tolist()):
-            scores[row, torch.from_numpy(self.history(user))] = -float("inf")
+        rows, items = gather_csr((torch.from_numpy(self.train_indptr), torch.from_numpy(self.train_indices)),
+                                 users_t)
+        scores[rows, items] = -float("inf")
         return scores
 
 

@@ -145,7 +145,7 @@ def _read_json(path: Path) -> Any:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except ValueError as exc:
         raise CheckpointError(f"unsafe or corrupt npz ({exc})", path) from None

@@ -153,14 +153,16 @@ def _load_feature(root: Path, name: str, n_items: int, required: bool) -> np.nda
                             "interactions only)", path)
         return None
     try:
-        arr = np.load(path, allow_pickle=False)
+        with open(path, "rb") as handle:  # closed even when np.load fails half-way
+            arr = np.load(handle, allow_pickle=False)
+            if not isinstance(arr, np.ndarray):  # an .npz archive: close it while the file is open
+                arr.close()
+                raise DataError("features must be a .npy array, not an .npz archive", path)
+    except DataError:
+        raise
     except Exception as exc:  # ValueError, OSError, EOFError, zipfile.BadZipFile, …
         reason = "contains pickled objects" if "pickle" in str(exc) else type(exc).__name__
         raise DataError(f"unreadable .npy file ({reason})", path) from None
-    if not isinstance(arr, np.ndarray):
-        if hasattr(arr, "close"):
-            arr.close()
-        raise DataError("features must be a .npy array, not an .npz archive", path)
     if arr.ndim != 2:
         raise DataError(f"features must be a 2-D array, got shape {getattr(arr, 'shape', '?')}", path)
     if arr.dtype.kind not in "fiub":
@@ -200,7 +202,7 @@ def _load_planted(root: Path) -> dict[str, np.ndarray] | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as z:
             planted = {k: z[k] for k in z.files}
     except Exception as exc:  # ValueError, OSError, EOFError, zipfile.BadZipFile, …
         raise DataError(f"unreadable planted truth ({exc.__class__.__name__})", path) from None

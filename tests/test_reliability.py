@@ -270,16 +270,21 @@ CKPT_CASES: list = [
 ]
 
 
+def assert_refused(load, target: Path, error: type, name: str, tree: Path) -> None:
+    """``load(target)`` raises ``error`` in one line naming ``name`` and leaves ``tree`` untouched."""
+    before = snapshot(tree)
+    with pytest.raises(MagnetError) as info:
+        load(target)
+    assert isinstance(info.value, error), type(info.value)
+    assert_one_line(info.value, name)
+    assert snapshot(tree) == before, "loading changed files on disk"
+
+
 @pytest.mark.parametrize(("corrupt", "name"), CKPT_CASES)
 def test_corrupt_checkpoint(tiny_checkpoints, tmp_path, corrupt, name) -> None:
     d = copy_ckpt(tiny_checkpoints, tmp_path)
     corrupt(d)
-    before = snapshot(tmp_path)
-    with pytest.raises(MagnetError) as info:
-        load_checkpoint(d)
-    assert isinstance(info.value, CheckpointError), type(info.value)
-    assert_one_line(info.value, name)
-    assert snapshot(tmp_path) == before, "loading changed files on disk"
+    assert_refused(load_checkpoint, d, CheckpointError, name, tmp_path)
 
 
 def test_checkpoint_path_problems(tmp_path) -> None:
@@ -447,12 +452,7 @@ def test_toy_dataset_is_valid(tmp_path) -> None:
 def test_corrupt_dataset(tmp_path, corrupt, name) -> None:
     root = make_dataset(tmp_path / "toy")
     corrupt(root)
-    before = snapshot(tmp_path)
-    with pytest.raises(MagnetError) as info:
-        load_mmrec(root)
-    assert isinstance(info.value, DataError), type(info.value)
-    assert_one_line(info.value, name)
-    assert snapshot(tmp_path) == before, "loading changed files on disk"
+    assert_refused(load_mmrec, root, DataError, name, tmp_path)
 
 
 def test_pickled_feature_file_is_refused(tmp_path) -> None:

@@ -192,9 +192,13 @@ class Trainer:
         return result
 
     # ------------------------------------------------------------------ loop
-    def fit(self, snapshot: Path | None = None, resume: bool = False) -> TrainState:
+    def fit(self, snapshot: Path | None = None, resume: bool = False,
+            on_evaluate: Callable[[int, dict[str, Any]], None] | None = None) -> TrainState:
         """Train until ``epochs`` or early stopping; with ``snapshot`` set, save the loop state
-        there after every epoch, and with ``resume`` continue from it when it exists."""
+        there after every epoch, and with ``resume`` continue from it when it exists.
+
+        ``on_evaluate(epoch, valid_metrics)`` is called after every validation pass (a tuner
+        prunes a trial by raising from it)."""
         cfg = self.config.train
         select = cfg.select_metric
         loop, best_state = LoopState(), None
@@ -234,6 +238,8 @@ class Trainer:
                                      **{k: v for k, v in valid.items() if k != "buckets"}})
                 epochs.set_postfix(loss=f"{loop.rows[-1]['loss']:.4f}", H=f"{loop.rows[-1]['H']:.3f}",
                                    regime=last.regime[:4], **{select: f"{valid[select]:.4f}"})
+                if on_evaluate is not None:
+                    on_evaluate(epoch, valid)
                 if valid[select] > loop.best_score:
                     loop.best_score, loop.best_epoch, loop.waited = valid[select], epoch, 0
                     best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}

@@ -79,6 +79,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                                       args.epochs, args.seed)
         out = pipeline.train_run(config, args.out, projection=args.projection, progress=not args.quiet,
                                  log=lambda m: print(m, file=sys.stderr), resume=args.resume)
+        if not pipeline.is_main_process():
+            return 0  # under torchrun only rank 0 reports (and only it wrote the checkpoint)
         metrics = json.loads((out / "metrics.json").read_text())
         print(pipeline.metric_table(metrics, config.train.topks))
         print(f"checkpoint written to {out}")

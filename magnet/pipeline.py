@@ -13,6 +13,7 @@ import torch
 from .checkpoint import Checkpoint, device_name, git_commit, load_checkpoint, save_checkpoint
 from .config import RunConfig, apply_variant
 from .data import Dataset, load_dataset
+from .distributed import DistContext, barrier, cleanup, init_distributed, is_main_process
 from .errors import CheckpointError, DataError
 from .evaluate import evaluate, popularity_buckets, popularity_score_fn
 from .projection import project_nodes
@@ -57,15 +58,41 @@ def train_run(config: RunConfig, out_dir: str | Path, data: Dataset | None = Non
     """Train ``config`` and write its checkpoint directory to ``out_dir`` (atomically).
 
     A snapshot is kept beside ``out_dir`` after every epoch (see :mod:`magnet.snapshot`) and
-    removed once the checkpoint is written; ``resume`` continues from it."""
-    out_dir = Path(out_dir)
+    removed once the checkpoint is written; ``resume`` continues from it.
+
+    Under ``torchrun`` every process trains its shard of each batch (see
+    :mod:`magnet.distributed`) and only rank 0 writes the snapshot and the checkpoint."""
+    ctx = init_distributed(config.device)
+    try:
+        out_dir = _train_and_write(config, Path(out_dir), data, projection, progress, log, resume, ctx)
+        barrier(ctx)  # the checkpoint exists once any rank returns
+    finally:
+        cleanup(ctx)
+    return out_dir
+
+
+def _load_data_ranked(config: RunConfig, ctx: DistContext) -> Dataset:
+    """Rank 0 loads (and may build the cached synthetic data) before the others read it."""
+    def load() -> Dataset:
+        return load_dataset(config.data, cache_dir=DEFAULT_CACHE, require_features=needs_features(config))
+
+    data = load() if ctx.is_main else None
+    barrier(ctx)
+    return data if data is not None else load()
+
+
+def _train_and_write(config: RunConfig, out_dir: Path, data: Dataset | None, projection: str,
+                     progress: bool, log: Callable[[str], None] | None, resume: bool,
+                     ctx: DistContext) -> Path:
     if data is None:
-        data = load_dataset(config.data, cache_dir=DEFAULT_CACHE, require_features=needs_features(config))
+        data = _load_data_ranked(config, ctx)
     if needs_features(config) and (data.image_feat is None or data.text_feat is None):
         raise DataError(f"variant {config.variant} needs image_feat.npy and text_feat.npy", data.root)
-    trainer = Trainer(config, data, progress=progress, log=log)
+    trainer = Trainer(config, data, progress=progress, log=log, dist=ctx)
     snapshot = snapshot_dir(out_dir)
     state = trainer.fit(snapshot=snapshot, resume=resume)
+    if not ctx.is_main:
+        return out_dir
     model = state.model
     pre = model.precompute(trainer.graphs, trainer.image_feat, trainer.text_feat)
     embeddings = (pre.flat if model.use_experts else pre.h[0]).cpu().numpy()
@@ -86,6 +113,7 @@ def train_run(config: RunConfig, out_dir: str | Path, data: Dataset | None = Non
         "epochs_run": state.epochs_run,
         "best_epoch": state.best_epoch,
         "steps_run": state.controller.step,
+        "world_size": ctx.world_size,
     }
     save_checkpoint(out_dir, info=info, model=model, metrics=metrics, trace=state.trace,
                     switch=state.controller.switch, projection=proj, planted=data.planted)
@@ -155,5 +183,5 @@ def metric_table(metrics: dict[str, dict], ks: list[int]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["dataset_for_checkpoint", "evaluate_checkpoint", "make_config", "metric_table",
-           "popularity_metrics", "train_run"]
+__all__ = ["dataset_for_checkpoint", "evaluate_checkpoint", "is_main_process", "make_config",
+           "metric_table", "popularity_metrics", "train_run"]

@@ -14,10 +14,14 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from .config import RunConfig, validate_config
 from .data import Dataset
+from .distributed import (DistContext, all_reduce_mean, broadcast_object, pad_to_multiple, rank_seed,
+                          shard, wrap_ddp)
+from .errors import ConfigError
 from .evaluate import evaluate, popularity_buckets
 from .graphs import GraphBundle, build_graphs
 from .losses import bpr_loss, info_nce, l2_reg
@@ -107,27 +111,91 @@ class NegativeSampler:
         return items
 
 
+def check_divisible_batch(batch_size: int, world_size: int) -> None:
+    """Each global batch must split into equal per-rank shards."""
+    if batch_size % world_size:
+        raise ConfigError(f"train.batch_size {batch_size} is not divisible by the {world_size} "
+                          "processes of this launch (WORLD_SIZE); pick a multiple")
+
+
+class TrainingObjective(nn.Module):
+    """The training loss of spec §6 as a module's forward, so that DistributedDataParallel can
+    wrap it. Its only parameters are the model's; graphs and features are plain attributes."""
+
+    def __init__(self, model: MAGNET, config: RunConfig, graphs: GraphBundle,
+                 image_feat: torch.Tensor | None, text_feat: torch.Tensor | None) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.graphs, self.image_feat, self.text_feat = graphs, image_feat, text_feat
+
+    def forward(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
+                params: StepParams) -> tuple[torch.Tensor, torch.Tensor]:
+        """users, pos, neg [n] → (loss [], detached trace scalars [len(TRACE_SCALARS) + 2·9]).
+
+        BPR, L2 and the entropy term are means over the n pairs; the view-contrastive and
+        load-balance terms are estimated on these n pairs only."""
+        cfg, model = self.config, self.model
+        n = len(users)
+        route = RouteParams(params.tau, params.k, params.noise)
+        ch = model.encode(self.graphs, self.image_feat, self.text_feat)
+        out = model.score_pairs(ch, torch.cat([users, users]), torch.cat([pos, neg]), route)
+        bpr = bpr_loss(out.score[:n], out.score[n:])
+        emb = model.encoder.embedding
+        nu = model.n_users
+        reg = cfg.train.reg_weight * l2_reg(emb[users], emb[pos + nu], emb[neg + nu])
+        zero = torch.zeros((), device=users.device)
+        vc = zero
+        if cfg.train.vc_weight > 0 and ch.b_augmented is not None:
+            u_nodes = torch.unique(users)
+            i_nodes = torch.unique(pos) + nu
+            vc = (info_nce(ch.b_interaction[u_nodes], ch.b_augmented[u_nodes], cfg.model.vc_tau)
+                  + info_nce(ch.b_interaction[i_nodes], ch.b_augmented[i_nodes], cfg.model.vc_tau))
+        lb = entropy_term = h = pair_entropy = zero
+        shares = gates_mean = torch.zeros(len(EXPERT_NAMES), device=users.device)
+        if out.probs is not None:
+            h = routing_entropy(out.probs)
+            pair_entropy = normalized_entropy(out.probs).mean()
+            lb = load_balance_loss(out.probs, out.gates)
+            entropy_term = params.entropy_coef * pair_entropy
+            slots = (out.gates > 0).float()
+            shares = slots.sum(0) / slots.sum()
+            gates_mean = out.gates.mean(0)
+        loss = bpr + reg + cfg.train.vc_weight * vc + params.lb_weight * lb + entropy_term
+        scalars = torch.stack([loss, bpr, vc, lb, entropy_term, reg, h, pair_entropy]).detach()
+        return loss, torch.cat([scalars, shares.detach(), gates_mean.detach()])
+
+
 class Trainer:
     """Trains one :class:`MAGNET` on one :class:`Dataset` according to a :class:`RunConfig`."""
 
     def __init__(self, config: RunConfig, data: Dataset, progress: bool = True,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, dist: DistContext | None = None) -> None:
+        """``dist`` (from :func:`magnet.distributed.init_distributed`): train data-parallel;
+        only rank 0 logs, shows progress, evaluates and writes snapshots."""
         validate_config(config)
         self.config = config
         self.data = data
-        self.progress = progress
-        self.log = log or (lambda message: None)
-        self.device = resolve_device(config.device)
+        self.dist = dist or DistContext()
+        check_divisible_batch(config.train.batch_size, self.dist.world_size)
+        self.progress = progress and self.dist.is_main
+        self.log = (log if self.dist.is_main else None) or (lambda message: None)
+        self.device = self.dist.device if self.dist.enabled else resolve_device(config.device)
         seed_everything(config.train.seed)
         self.graphs, self.image_feat, self.text_feat = model_inputs(config, data, self.device)
         self.model = MAGNET(data.n_users, data.n_items, config,
                             None if data.image_feat is None else data.image_feat.shape[1],
                             None if data.text_feat is None else data.text_feat.shape[1]).to(self.device)
+        self.objective = wrap_ddp(TrainingObjective(self.model, config, self.graphs, self.image_feat,
+                                                    self.text_feat), self.dist)
         self.optimizer = self._make_optimizer()
         self.controller = RoutingController(config.routing, enabled=config.model.use_experts)
+        # The epoch permutation comes from ``generator`` (shared by all ranks); under DDP the
+        # negatives come from a per-rank generator reseeded every epoch (see _reseed_rank_streams).
         self.generator = torch.Generator().manual_seed(config.train.seed)
+        self.neg_generator = torch.Generator() if self.dist.enabled else self.generator
         self.train_pairs = torch.from_numpy(data.train.astype(np.int64))
-        self.sampler = NegativeSampler(self.train_pairs, data.n_items, self.generator)
+        self.sampler = NegativeSampler(self.train_pairs, data.n_items, self.neg_generator)
         self.buckets = popularity_buckets(data.train, data.n_items, config.graph.tail_quantile)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -148,40 +216,14 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def step(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
              params: StepParams) -> torch.Tensor:
-        """One optimisation step on a batch; returns the trace scalars (TRACE_SCALARS, then
-        per-expert Top-K share and mean gate) as one tensor."""
-        cfg, model = self.config, self.model
-        n = len(users)
-        route = RouteParams(params.tau, params.k, params.noise)
-        ch = model.encode(self.graphs, self.image_feat, self.text_feat)
-        out = model.score_pairs(ch, torch.cat([users, users]), torch.cat([pos, neg]), route)
-        bpr = bpr_loss(out.score[:n], out.score[n:])
-        emb = model.encoder.embedding
-        nu = model.n_users
-        reg = cfg.train.reg_weight * l2_reg(emb[users], emb[pos + nu], emb[neg + nu])
-        zero = torch.zeros((), device=self.device)
-        vc = zero
-        if cfg.train.vc_weight > 0 and ch.b_augmented is not None:
-            u_nodes = torch.unique(users)
-            i_nodes = torch.unique(pos) + nu
-            vc = (info_nce(ch.b_interaction[u_nodes], ch.b_augmented[u_nodes], cfg.model.vc_tau)
-                  + info_nce(ch.b_interaction[i_nodes], ch.b_augmented[i_nodes], cfg.model.vc_tau))
-        lb = entropy_term = h = pair_entropy = zero
-        shares = gates_mean = torch.zeros(len(EXPERT_NAMES), device=self.device)
-        if out.probs is not None:
-            h = routing_entropy(out.probs)
-            pair_entropy = normalized_entropy(out.probs).mean()
-            lb = load_balance_loss(out.probs, out.gates)
-            entropy_term = params.entropy_coef * pair_entropy
-            slots = (out.gates > 0).float()
-            shares = slots.sum(0) / slots.sum()
-            gates_mean = out.gates.mean(0)
-        loss = bpr + reg + cfg.train.vc_weight * vc + params.lb_weight * lb + entropy_term
+        """One optimisation step on a batch (this rank's shard under DDP), users/pos/neg [n];
+        returns this rank's trace scalars (TRACE_SCALARS, then per-expert Top-K share and mean
+        gate) as one tensor [len(TRACE_SCALARS) + 2·9]."""
+        loss, scalars = self.objective(users, pos, neg, params)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # under DDP: gradients averaged over ranks here
         self.optimizer.step()
-        scalars = torch.stack([loss, bpr, vc, lb, entropy_term, reg, h, pair_entropy]).detach()
-        return torch.cat([scalars, shares.detach(), gates_mean.detach()])
+        return scalars
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, splits: tuple[str, ...]) -> dict[str, dict]:
@@ -190,6 +232,26 @@ class Trainer:
                                 self.text_feat, splits, self.device, self.buckets)
         self.model.train()
         return result
+
+    def _evaluate_shared(self, splits: tuple[str, ...]) -> dict[str, dict]:
+        """:meth:`evaluate` on rank 0, broadcast to every rank (so all take the same decisions)."""
+        return broadcast_object(self.evaluate(splits) if self.dist.is_main else None, self.dist)
+
+    # ------------------------------------------------------------------ data-parallel batches
+    def _reseed_rank_streams(self, epoch: int) -> None:
+        """Under DDP: distinct negatives and logit noise per rank, reproducible per epoch."""
+        seed, rank = self.config.train.seed, self.dist.rank
+        self.neg_generator.manual_seed(rank_seed(seed, rank, epoch, 0))
+        torch.manual_seed(rank_seed(seed, rank, epoch, 1))
+
+    def _batches(self, order: torch.Tensor) -> list[torch.Tensor]:
+        """Index tensors of this rank's part of each global batch of the permutation ``order``
+        [n_train] (the whole batch when single-process); the same count on every rank."""
+        size, ctx = self.config.train.batch_size, self.dist
+        if ctx.enabled:
+            order = pad_to_multiple(order, ctx.world_size)
+        batches = [order[begin:begin + size] for begin in range(0, len(order), size)]
+        return [shard(b, ctx.rank, ctx.world_size) for b in batches] if ctx.enabled else batches
 
     # ------------------------------------------------------------------ loop
     def fit(self, snapshot: Path | None = None, resume: bool = False,
@@ -215,14 +277,17 @@ class Trainer:
         for epoch in ([] if loop.stopped else epochs):
             self.model.train()
             order = torch.randperm(n_train, generator=self.generator)
+            if self.dist.enabled:
+                self._reseed_rank_streams(epoch)
             stats, step_params = [], []
-            for begin in range(0, n_train, cfg.batch_size):
-                batch = self.train_pairs[order[begin:begin + cfg.batch_size]]
+            for index in self._batches(order):
+                batch = self.train_pairs[index]
                 users, pos = batch[:, 0], batch[:, 1]
                 neg = self.sampler.sample(users)
                 params = self.controller.params()
-                stats.append(self.step(users.to(self.device), pos.to(self.device),
-                                       neg.to(self.device), params))
+                # Mean over ranks: every rank sees the same H and switches at the same step.
+                stats.append(all_reduce_mean(self.step(users.to(self.device), pos.to(self.device),
+                                                       neg.to(self.device), params), self.dist))
                 switch = self.controller.observe(float(stats[-1][TRACE_SCALARS.index("H")]), epoch)
                 step_params.append((params, self.controller.h_ema))
                 if switch is not None:
@@ -233,7 +298,7 @@ class Trainer:
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                 last = step_params[-1][0]
                 self.model.set_eval_route(RouteParams(last.tau, last.k))
-                valid = self.evaluate(("valid",))["valid"]
+                valid = self._evaluate_shared(("valid",))["valid"]
                 loop.history.append({"epoch": epoch, "step": self.controller.step,
                                      **{k: v for k, v in valid.items() if k != "buckets"}})
                 epochs.set_postfix(loss=f"{loop.rows[-1]['loss']:.4f}", H=f"{loop.rows[-1]['H']:.3f}",
@@ -250,7 +315,7 @@ class Trainer:
                                  f"at epoch {loop.best_epoch}")
                         loop.stopped = True
             loop.elapsed = time.perf_counter() - start
-            if snapshot is not None:
+            if snapshot is not None and self.dist.is_main:
                 save_snapshot(snapshot, loop=loop, model=self.model, best_state=best_state,
                               optimizer=self.optimizer, controller_state=self.controller.state_dict(),
                               generator=self.generator, fingerprint=self.data.fingerprint,
@@ -258,7 +323,7 @@ class Trainer:
             if loop.stopped:
                 break
         self.model.load_state_dict(best_state)
-        metrics = self.evaluate(("valid", "test"))
+        metrics = self._evaluate_shared(("valid", "test"))
         metrics["best_epoch"] = loop.best_epoch
         metrics["selected_by"] = f"valid {select}"
         return TrainState(self.model, self.controller, metrics, pd.DataFrame(loop.rows), loop.history,

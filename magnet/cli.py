@@ -1,4 +1,4 @@
-"""Command line: ``python -m magnet train|evaluate|ablate …``.
+"""Command line: ``python -m magnet train|evaluate|ablate|tune …``.
 
 Every user-facing error prints one line ``error: <file>: <problem>`` and exits with status 2.
 """
@@ -54,7 +54,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(ab)
     ab.add_argument("--out", type=Path, required=True, help="folder that receives one checkpoint per variant")
     ab.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    _add_tune(sub)
     return parser
+
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    tune = sub.add_parser("tune", help="search hyper-parameters with Optuna, selecting on the valid split")
+    tune.add_argument("--data", required=True, help="MMRec directory or synthetic:<preset>")
+    tune.add_argument("--trials", type=int, default=20, help="new trials in this run (default 20)")
+    tune.add_argument("--budget-minutes", type=float, default=60.0,
+                      help="start no new trial after this many minutes (default 60)")
+    tune.add_argument("--out", type=Path, required=True,
+                      help="study folder: study.db (rerun to resume), best_config.json, trials.csv/md")
+    tune.add_argument("--config", type=Path, help="base JSON run config for every untuned field")
+    tune.add_argument("--variant", choices=VARIANTS, default="full")
+    tune.add_argument("--study-name", help="default magnet-<variant>")
+    tune.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: auto")
+    tune.add_argument("--epochs", type=int, help="maximum epochs per trial (early stopping and pruning may end sooner)")
+    tune.add_argument("--seed", type=int, help="training seed of every trial (and the sampler's)")
+    tune.add_argument("--quiet", action="store_true", help="no per-trial log lines")
+
+
+def _run_tune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``magnet tune``: run or resume a study, print its table and where the best config is."""
+    if args.trials < 1:
+        parser.error(f"--trials must be >= 1, got {args.trials}")
+    if not 0 < args.budget_minutes < float("inf"):
+        parser.error(f"--budget-minutes must be a positive number, got {args.budget_minutes}")
+    from .tune import run_study
+
+    log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    result = run_study(args.data, args.out, trials=args.trials, budget_minutes=args.budget_minutes,
+                       base_config=_base_config(args), variant=args.variant, seed=args.seed,
+                       device=args.device, epochs=args.epochs, study_name=args.study_name, log=log)
+    print(result.markdown)
+    c = result.counts
+    print(f"{c['trials']} trials ({c['complete']} complete, {c['pruned']} pruned, {c['fail']} failed) "
+          f"in {result.storage}")
+    if result.best_config is None:
+        print("error: no trial has completed yet; see trials.md", file=sys.stderr)
+        return 2
+    print(f"best valid {result.metric} {result.best_value:.4f} (trial {result.best_trial})")
+    print(f"best config written to {result.best_config}")
+    print(f"retrain: python -m magnet train --config {result.best_config} --data {args.data} "
+          f"--variant {args.variant} --out <checkpoint dir>")
+    return 0
 
 
 def _check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -99,6 +143,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                              device=args.device, epochs=args.epochs, seed=args.seed,
                              projection=args.projection, progress=not args.quiet)
         print(table)
+    elif args.command == "tune":
+        return _run_tune(parser, args)
     return 0
 
 

@@ -192,7 +192,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         if not (path / name).is_file():
             raise CheckpointError(f"missing {name}", path)
     try:
-        config = RunConfig.from_dict(info["run"], str(path / "config.json"))
+        run = info["run"]
+        if isinstance(run, dict) and isinstance(run.get("model"), dict) and "feature_dim" not in run["model"]:
+            run["model"]["feature_dim"] = 0  # written before feature PCA existed: raw features
+        config = RunConfig.from_dict(run, str(path / "config.json"))
         validate_config(config)
     except ConfigError as exc:
         raise CheckpointError(f"invalid run config ({exc})", path / "config.json") from None

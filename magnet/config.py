@@ -41,6 +41,7 @@ class ModelConfig:
     """Encoders, experts and router (spec §2–§4)."""
 
     embedding_dim: int = 64
+    feature_dim: int = 256  # PCA width of raw item features before W_A, W_S (0 = no reduction)
     expert_hidden: int = 64  # hidden width of each expert's 2-layer projection MLP
     use_experts: bool = True  # False = behaviour_only (LightGCN score only)
     use_aug_view: bool = True  # content-augmented view + multimodal channels
@@ -199,6 +200,7 @@ def validate_config(cfg: RunConfig) -> None:
          "device must be auto, cpu or cuda"),
         (cfg.model.embedding_dim > 0, "model.embedding_dim must be positive"),
         (cfg.model.expert_hidden > 0, "model.expert_hidden must be positive"),
+        (cfg.model.feature_dim >= 0, "model.feature_dim must be >= 0 (0 = no reduction)"),
         (cfg.graph.n_ui_layers >= 0, "graph.n_ui_layers must be >= 0"),
         (cfg.graph.n_mm_layers >= 0, "graph.n_mm_layers must be >= 0"),
         (cfg.graph.knn_k > 0, "graph.knn_k must be positive"),

@@ -49,6 +49,7 @@ class ExplainContext:
         ckpt = source if isinstance(source, Checkpoint) else load_checkpoint(source)
         data = data or dataset_for_checkpoint(ckpt)
         graphs, image_feat, text_feat = model_inputs(ckpt.config, data, torch.device("cpu"))
+        image_feat, text_feat = ckpt.model.content_inputs(image_feat, text_feat)
         pre = ckpt.model.precompute(graphs, image_feat, text_feat)
         indptr, indices = build_csr(data.train, data.n_users, data.n_items)
         popularity = data.item_popularity()

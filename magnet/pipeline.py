@@ -167,6 +167,7 @@ def evaluate_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Checkpoi
     ckpt = load_checkpoint(path, device=device)
     data = dataset_for_checkpoint(ckpt)
     graphs, image_feat, text_feat = model_inputs(ckpt.config, data, torch.device(device))
+    image_feat, text_feat = ckpt.model.content_inputs(image_feat, text_feat)
     metrics = evaluate_model(ckpt.model, ckpt.config, data, graphs, image_feat, text_feat,
                              ("valid", "test"), device)
     return ckpt, metrics

@@ -182,10 +182,12 @@ class Trainer:
         self.log = (log if self.dist.is_main else None) or (lambda message: None)
         self.device = self.dist.device if self.dist.enabled else resolve_device(config.device)
         seed_everything(config.train.seed)
-        self.graphs, self.image_feat, self.text_feat = model_inputs(config, data, self.device)
+        self.graphs, image_raw, text_raw = model_inputs(config, data, self.device)
         self.model = MAGNET(data.n_users, data.n_items, config,
                             None if data.image_feat is None else data.image_feat.shape[1],
                             None if data.text_feat is None else data.text_feat.shape[1]).to(self.device)
+        self.model.fit_content_basis(image_raw, text_raw)
+        self.image_feat, self.text_feat = self.model.content_inputs(image_raw, text_raw)
         self.objective = wrap_ddp(TrainingObjective(self.model, config, self.graphs, self.image_feat,
                                                     self.text_feat), self.dist)
         self.optimizer = self._make_optimizer()

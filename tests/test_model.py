@@ -71,3 +71,41 @@ def test_experts_start_as_template_weighted_dot_products():
     dots = (h[:, u] * h[:, i]).sum(-1)  # [3]
     expected = model.experts.templates * dots  # [9, 3]
     torch.testing.assert_close(parts["contributions"][0], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_pca_basis_recovers_the_principal_directions():
+    from magnet.model.encoders import pca_basis
+
+    # Points spread along (3, 4)/5 (std 10) and (−4, 3)/5 (std 1) around (1, 2), in 2-D.
+    g = torch.Generator().manual_seed(0)
+    coef = torch.randn(500, 2, generator=g) * torch.tensor([10.0, 1.0])
+    axes = torch.tensor([[0.6, 0.8], [-0.8, 0.6]])
+    x = coef @ axes + torch.tensor([1.0, 2.0])
+    mean, basis = pca_basis(x, 1)
+    assert basis.shape == (2, 1)
+    assert torch.allclose(mean, x.mean(0))
+    assert abs(float(basis[:, 0] @ axes[0])) == pytest.approx(1.0, abs=1e-3)
+    again = pca_basis(x, 1)[1]
+    assert torch.equal(basis, again)  # seeded sketch: the same basis on every run
+
+
+def test_feature_reduction_is_fitted_and_stored_only_when_it_reduces():
+    cfg = RunConfig()
+    cfg.model.embedding_dim = 8
+    cfg.model.feature_dim = 5
+    n_users, n_items = 6, 12
+    model = MAGNET(n_users, n_items, cfg, image_dim=20, text_dim=4)
+    state = model.state_dict()
+    assert state["encoder.image_basis"].shape == (20, 5) and "encoder.text_basis" not in state
+    image = torch.randn(n_items, 20)
+    text = torch.randn(n_items, 4)
+    model.fit_content_basis(image, text)
+    reduced_image, same_text = model.content_inputs(image, text)
+    assert reduced_image.shape == (n_items, 5) and same_text is text
+    basis = model.encoder.image_basis
+    assert torch.allclose(basis.T @ basis, torch.eye(5), atol=1e-5)  # orthonormal directions
+    expected = (image - image.mean(0)) @ basis
+    assert torch.allclose(reduced_image, expected, atol=1e-5)
+    # Projected variance is the top of the spectrum: no other 5-d subspace keeps more.
+    total = torch.linalg.svdvals(image - image.mean(0))[:5].pow(2).sum()
+    assert float(reduced_image.pow(2).sum()) == pytest.approx(float(total), rel=1e-3)

@@ -77,6 +77,15 @@ class MAGNET(nn.Module):
         self.register_buffer("eval_k", torch.tensor(int(config.routing.k_cov)))
 
     # ------------------------------------------------------------------ encoding
+    def fit_content_basis(self, image_feat: torch.Tensor | None, text_feat: torch.Tensor | None) -> None:
+        """Fit the feature PCA on raw item features (once, before training)."""
+        self.encoder.fit_content_basis(image_feat, text_feat, seed=self.config.train.seed)
+
+    def content_inputs(self, image_feat: torch.Tensor | None, text_feat: torch.Tensor | None
+                       ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Raw item features → what :meth:`encode` and :meth:`precompute` take."""
+        return self.encoder.content_inputs(image_feat, text_feat)
+
     def encode(self, graphs: GraphBundle, image_feat: torch.Tensor | None,
                text_feat: torch.Tensor | None) -> Channels:
         return self.encoder(graphs, image_feat, text_feat)

@@ -23,8 +23,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="synthetic:demo",
-                   help="MMRec directory or synthetic:<tiny|demo|baby|baby2x|baby4x> (default synthetic:demo)")
+    p.add_argument("--data", default=None,
+                   help="MMRec directory or synthetic:<tiny|demo|baby|baby2x|baby4x> "
+                        "(default: the --config file's data, else synthetic:demo)")
     p.add_argument("--config", type=Path, help="JSON run config (e.g. from `magnet tune`); CLI flags override it")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: auto")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping on valid may end sooner)")
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train one variant and write a checkpoint directory")
     _add_common(train)
-    train.add_argument("--variant", choices=VARIANTS, default="full")
+    train.add_argument("--variant", choices=VARIANTS, default=None,
+                       help="default: the --config file's variant, else full")
     train.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
     train.add_argument("--resume", action="store_true",
                        help="continue from the last per-epoch snapshot of this --out, if there is one")
@@ -96,8 +98,7 @@ def _run_tune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 2
     print(f"best valid {result.metric} {result.best_value:.4f} (trial {result.best_trial})")
     print(f"best config written to {result.best_config}")
-    print(f"retrain: python -m magnet train --config {result.best_config} --data {args.data} "
-          f"--variant {args.variant} --out <checkpoint dir>")
+    print(f"retrain: python -m magnet train --config {result.best_config} --out <checkpoint dir>")
     return 0
 
 
@@ -118,9 +119,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     _check_positive(parser, args)
     from . import pipeline  # heavy imports only after the arguments are known to be good
 
+    base = _base_config(args) if args.command in ("train", "ablate") else None
+    if args.command in ("train", "ablate") and args.data is None:
+        args.data = base.data if base is not None else "synthetic:demo"
     if args.command == "train":
-        config = pipeline.make_config(args.data, args.variant, _base_config(args), args.device,
-                                      args.epochs, args.seed)
+        variant = args.variant or (base.variant if base is not None else "full")
+        config = pipeline.make_config(args.data, variant, base, args.device, args.epochs, args.seed)
         out = pipeline.train_run(config, args.out, projection=args.projection, progress=not args.quiet,
                                  log=lambda m: print(m, file=sys.stderr), resume=args.resume)
         if not pipeline.is_main_process():
@@ -139,7 +143,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "ablate":
         from .ablation import run_ablation
 
-        table = run_ablation(args.data, args.out, variants=args.variants, base=_base_config(args),
+        table = run_ablation(args.data, args.out, variants=args.variants, base=base,
                              device=args.device, epochs=args.epochs, seed=args.seed,
                              projection=args.projection, progress=not args.quiet)
         print(table)

@@ -81,11 +81,16 @@ def test_cli_train_and_evaluate(tmp_path):
     cache = tmp_path / "cache"
     env = {"MAGNET_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
     out = tmp_path / "bo"
-    run = subprocess.run([sys.executable, "-m", "magnet", "train", "--data", "synthetic:tiny", "--variant",
-                          "behaviour_only", "--out", str(out), "--epochs", "2", "--projection", "pca", "--quiet"],
+    # A config file (as `magnet tune` writes) carries data, variant and epochs: no flags needed.
+    config = make_config("synthetic:tiny", "behaviour_only", epochs=2)
+    (tmp_path / "bo.json").write_text(config.to_json())
+    run = subprocess.run([sys.executable, "-m", "magnet", "train", "--config", str(tmp_path / "bo.json"),
+                          "--out", str(out), "--projection", "pca", "--quiet"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "recall@20" in run.stdout and (out / "model.safetensors").is_file()
+    written = json.loads((out / "config.json").read_text())["run"]
+    assert (written["data"], written["variant"], written["train"]["epochs"]) == ("synthetic:tiny", "behaviour_only", 2)
     ev = subprocess.run([sys.executable, "-m", "magnet", "evaluate", str(out), "--json"], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=300)
     assert ev.returncode == 0, ev.stderr

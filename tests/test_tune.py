@@ -90,7 +90,7 @@ def test_best_config_retrains_to_recorded_valid_score(study_dir: Path) -> None:
     for path, value in best.params.items():
         section, _, name = path.partition(".")
         assert getattr(getattr(config, section), name) == value
-    # `train --config best_config.json --data synthetic:tiny --variant full` runs this very config
+    # `train --config best_config.json` (no --data/--variant) runs this very config
     assert make_config(config.data, config.variant, config).to_dict() == config.to_dict()
     data = load_dataset(config.data, cache_dir=DEFAULT_CACHE)
     state = Trainer(config, data, progress=False).fit()

@@ -42,10 +42,12 @@ class ModelConfig:
 
     embedding_dim: int = 64
     feature_dim: int = 256  # PCA width of raw item features before W_A, W_S (0 = no reduction)
+    expert_kind: str = "mlp"  # "mlp" (residual 2-layer MLP per expert×modality) or "diagonal"
     expert_hidden: int = 64  # hidden width of each expert's 2-layer projection MLP
     use_experts: bool = True  # False = behaviour_only (LightGCN score only)
     use_aug_view: bool = True  # content-augmented view + multimodal channels
     residual_base: bool = True  # score = <h^B_u,h^B_i> + sum_e g_e s_e
+    detach_expert_behaviour: bool = False  # experts/router see h^B without back-propagating into it
     fusion_gamma_init: float = 0.1  # initial value of the learnable fusion scalar
     vc_tau: float = 0.2  # InfoNCE temperature of the view-contrastive loss
     init_std: float = 0.1  # std of the ID-embedding initialisation
@@ -82,6 +84,7 @@ class TrainConfig:
     expert_lr_scale: float = 1.0  # lr multiplier of the expert projection MLPs
     router_lr_scale: float = 1.0  # lr multiplier of the router parameters
     expert_weight_decay: float = 0.1  # L2 weight decay on the expert projection MLPs
+    content_weight_decay: float = 0.0  # L2 weight decay on the content projections W_A, W_S
     reg_weight: float = 1e-4
     vc_weight: float = 0.01
     patience: int = 20
@@ -200,6 +203,7 @@ def validate_config(cfg: RunConfig) -> None:
          "device must be auto, cpu or cuda"),
         (cfg.model.embedding_dim > 0, "model.embedding_dim must be positive"),
         (cfg.model.expert_hidden > 0, "model.expert_hidden must be positive"),
+        (cfg.model.expert_kind in ("mlp", "diagonal"), "model.expert_kind must be mlp or diagonal"),
         (cfg.model.feature_dim >= 0, "model.feature_dim must be >= 0 (0 = no reduction)"),
         (cfg.graph.n_ui_layers >= 0, "graph.n_ui_layers must be >= 0"),
         (cfg.graph.n_mm_layers >= 0, "graph.n_mm_layers must be >= 0"),

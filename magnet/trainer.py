@@ -201,13 +201,18 @@ class Trainer:
         self.buckets = popularity_buckets(data.train, data.n_items, config.graph.tail_quantile)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        """Adam with three parameter groups: graph encoder, expert projections, router."""
+        """Adam with four parameter groups: ID embeddings and fusion (no decay; their L2 is
+        the batch ``reg_weight`` term), content projections W_A/W_S, experts, router."""
         tc = self.config.train
         named = list(self.model.named_parameters())
+        content = [p for n, p in named if n.startswith(("encoder.proj_image.", "encoder.proj_text."))]
         experts = [p for n, p in named if n.startswith("experts.")]
         router = [p for n, p in named if n.startswith("router.")]
-        other = [p for n, p in named if not n.startswith(("experts.", "router."))]
+        grouped = {id(p) for p in content + experts + router}
+        other = [p for _, p in named if id(p) not in grouped]
         groups = [{"params": other, "lr": tc.lr}]
+        if content:
+            groups.append({"params": content, "lr": tc.lr, "weight_decay": tc.content_weight_decay})
         if experts:
             groups.append({"params": experts, "lr": tc.lr * tc.expert_lr_scale,
                            "weight_decay": tc.expert_weight_decay})

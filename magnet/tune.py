@@ -84,8 +84,10 @@ class Param:
 
 
 SEARCH_SPACE: tuple[Param, ...] = (
-    Param("model.expert_hidden", "categorical", choices=(32, 64, 128),
-          why="capacity of each expert's projection MLP"),
+    Param("model.expert_kind", "categorical", choices=("diagonal", "mlp"),
+          why="expert projections: a learned per-dimension metric, or a residual 2-layer MLP"),
+    Param("model.expert_hidden", "categorical", choices=(16, 32, 64),
+          why="width of each expert's projection MLP (used by expert_kind mlp only)"),
     Param("train.lr", "float", 3e-4, 1e-2, log=True,
           why="base Adam step (graph encoder / ID embeddings group)"),
     Param("train.expert_lr_scale", "float", 0.1, 10.0, log=True,
@@ -94,6 +96,8 @@ SEARCH_SPACE: tuple[Param, ...] = (
           why="lr multiplier of the router parameter group"),
     Param("train.expert_weight_decay", "float", 1e-3, 0.5, log=True,
           why="L2 decay on the expert MLPs (keeps content experts from overfitting)"),
+    Param("train.content_weight_decay", "float", 1e-2, 3.0, log=True,
+          why="L2 decay on the content projections W_A, W_S (they overfit first on ml100k)"),
     Param("train.reg_weight", "float", 1e-6, 1e-3, log=True,
           why="L2 on the batch's ID embeddings"),
     Param("train.vc_weight", "float", 1e-3, 0.3, log=True,
@@ -123,7 +127,7 @@ VARIANT_PINNED: dict[str, tuple[str, ...]] = {
     "no_routing_reg": ("routing.lb_weight", "routing.conf_weight"),
     "no_view_contrastive": ("train.vc_weight",),
     "fixed_switch": (),
-    "behaviour_only": ("model.expert_hidden", "train.expert_lr_scale", "train.router_lr_scale",
+    "behaviour_only": ("model.expert_kind", "model.expert_hidden", "train.content_weight_decay", "train.expert_lr_scale", "train.router_lr_scale",
                        "train.expert_weight_decay", "train.vc_weight", "graph.", "routing."),
 }
 

@@ -8,7 +8,7 @@ from magnet.graphs import build_graphs
 from magnet.model import MAGNET, RouteParams
 
 
-def toy(variant: str = "full", seed: int = 0):
+def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp"):
     rng = np.random.default_rng(seed)
     n_users, n_items = 12, 20
     pairs = {(int(u), int(i)) for u, i in zip(rng.integers(0, n_users, 80), rng.integers(0, n_items, 80))}
@@ -18,13 +18,15 @@ def toy(variant: str = "full", seed: int = 0):
     cfg = apply_variant(RunConfig(), variant)
     cfg.model.embedding_dim = 8
     cfg.model.expert_hidden = 6
+    cfg.model.expert_kind = expert_kind
     cfg.graph.knn_k = 3
     torch.manual_seed(seed)
     model = MAGNET(n_users, n_items, cfg, 7, 5)
     # make the expert output layers non-zero so the experts are not the identity
     if model.use_experts:
         with torch.no_grad():
-            model.experts.w2.normal_(0, 0.3)
+            for p in (model.experts.w2,) if expert_kind == "mlp" else (model.experts.scale,):
+                p.normal_(0, 0.3)
             model.router.q.normal_(0, 1.0)
     graphs = build_graphs(train, n_users, n_items, cfg.graph, image, text, with_content=cfg.model.use_aug_view)
     feats = (torch.from_numpy(image), torch.from_numpy(text)) if cfg.model.use_aug_view else (None, None)
@@ -33,9 +35,9 @@ def toy(variant: str = "full", seed: int = 0):
     return model, graphs, feats
 
 
-@pytest.mark.parametrize("variant", ["full", "behaviour_only"])
-def test_scoring_paths_agree(variant):
-    model, graphs, feats = toy(variant)
+@pytest.mark.parametrize("variant, kind", [("full", "mlp"), ("full", "diagonal"), ("behaviour_only", "mlp")])
+def test_scoring_paths_agree(variant, kind):
+    model, graphs, feats = toy(variant, expert_kind=kind)
     pre = model.precompute(graphs, *feats)
     users = torch.tensor([0, 3, 7])
     full = model.score_users(pre, users)  # [3, 20]
@@ -47,8 +49,9 @@ def test_scoring_paths_agree(variant):
     torch.testing.assert_close(pairs.score.detach().reshape(3, 20), full, rtol=1e-4, atol=1e-5)
 
 
-def test_additive_decomposition_is_exact():
-    model, graphs, feats = toy("full")
+@pytest.mark.parametrize("kind", ["mlp", "diagonal"])
+def test_additive_decomposition_is_exact(kind):
+    model, graphs, feats = toy("full", expert_kind=kind)
     pre = model.precompute(graphs, *feats)
     items = torch.arange(20)
     parts = model.decompose(pre, 5, items)
@@ -60,10 +63,11 @@ def test_additive_decomposition_is_exact():
     torch.testing.assert_close(parts["gates"].sum(1), torch.ones(20))
 
 
-def test_experts_start_as_template_weighted_dot_products():
-    model, graphs, feats = toy("full")
+@pytest.mark.parametrize("kind", ["mlp", "diagonal"])
+def test_experts_start_as_template_weighted_dot_products(kind):
+    model, graphs, feats = toy("full", expert_kind=kind)
     with torch.no_grad():
-        model.experts.w2.zero_()
+        (model.experts.w2 if kind == "mlp" else model.experts.scale).zero_()
     pre = model.precompute(graphs, *feats)
     parts = model.decompose(pre, 2, torch.tensor([4]))
     h = pre.h  # [3, N, d]
@@ -109,3 +113,20 @@ def test_feature_reduction_is_fitted_and_stored_only_when_it_reduces():
     # Projected variance is the top of the spectrum: no other 5-d subspace keeps more.
     total = torch.linalg.svdvals(image - image.mean(0))[:5].pow(2).sum()
     assert float(reduced_image.pow(2).sum()) == pytest.approx(float(total), rel=1e-3)
+
+
+def test_diagonal_expert_pair_terms_match_their_projections():
+    """The cheap pair path (one product per channel, one matmul) equals ⟨P x, P y⟩ by hand."""
+    model, graphs, feats = toy("full", expert_kind="diagonal")
+    ch = model.encode(graphs, *feats)
+    h = ch.h[:, :6]
+    inv_u, inv_i = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    fast = model.experts.pair_contributions(h, inv_u, inv_i)
+    scale = 1 + model.experts.scale  # [9, 3, d]
+    by_hand = torch.zeros(9, 3, 3)
+    for e in range(9):
+        for m in range(3):
+            for n in range(3):
+                pu, pi = h[m, inv_u[n]] * scale[e, m], h[m, inv_i[n]] * scale[e, m]
+                by_hand[e, m, n] = model.experts.templates[e, m] * (pu * pi).sum()
+    torch.testing.assert_close(fast.detach(), by_hand.detach(), rtol=1e-5, atol=1e-6)

@@ -136,7 +136,8 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path: Path, capsys: pytest.Captur
 
 
 def fixed_params() -> dict[str, object]:
-    return {"model.expert_hidden": 128, "train.lr": 2e-3, "train.expert_lr_scale": 0.5,
+    return {"model.expert_kind": "mlp", "model.expert_hidden": 32, "train.content_weight_decay": 0.3,
+            "train.lr": 2e-3, "train.expert_lr_scale": 0.5,
             "train.router_lr_scale": 4.0, "train.expert_weight_decay": 0.01, "train.reg_weight": 1e-5,
             "train.vc_weight": 0.05, "graph.aug_weight": 1.5, "graph.knn_k": 17, "routing.tau_cov": 3.0,
             "routing.tau_spec": 0.2, "routing.k_spec": 1, "routing.ramp_steps": 150,
@@ -147,7 +148,8 @@ def test_suggest_config_sets_dotted_paths() -> None:
     base = RunConfig.from_dict(TINY_BASE)
     config = suggest_config(optuna.trial.FixedTrial(fixed_params()), base)
     validate_config(config)
-    assert config.model.expert_hidden == 128 and config.train.lr == 2e-3
+    assert config.model.expert_hidden == 32 and config.train.lr == 2e-3
+    assert config.model.expert_kind == "mlp" and config.train.content_weight_decay == 0.3
     assert config.train.expert_lr_scale == 0.5 and config.train.router_lr_scale == 4.0
     assert config.train.expert_weight_decay == 0.01 and config.train.reg_weight == 1e-5
     assert config.train.vc_weight == 0.05 and config.graph.aug_weight == 1.5 and config.graph.knn_k == 17

@@ -51,7 +51,37 @@ def template_matrix(role_weights: dict[str, tuple[float, float, float]] | None =
     return w
 
 
-class ExpertProjections(nn.Module):
+class ExpertBank(nn.Module):
+    """What every expert parameterisation shares: the templates, and scoring from projections.
+
+    Subclasses define ``forward(h)`` (channels [3, n, d] → projections P [9, 3, n, d]) and may
+    override :meth:`pair_contributions` with a cheaper equivalent for the training hot path.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("templates", template_matrix(), persistent=False)
+
+    def pair_contributions(self, h: torch.Tensor, inv_u: torch.Tensor, inv_i: torch.Tensor) -> torch.Tensor:
+        """c_{e,m}(u_b, i_b) [9, 3, n] for channels ``h`` [3, n_nodes, d] and the rows
+        ``inv_u``, ``inv_i`` [n] of each pair's user and item in ``h``."""
+        proj = self(h)  # [9, 3, n_nodes, d]
+        pu, pi = proj.index_select(2, inv_u), proj.index_select(2, inv_i)
+        return (pu * pi).sum(-1) * self.templates.unsqueeze(-1)
+
+    def full_scores(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+        """s_e(u, i) for every user × item: pu [9, 3, B, d], pi [9, 3, I, d] → [9, B, I]."""
+        e, m, b, d = pu.shape
+        weighted = (pu * self.templates.view(e, m, 1, 1)).permute(0, 2, 1, 3).reshape(e, b, m * d)
+        items = pi.permute(0, 2, 1, 3).reshape(e, pi.shape[2], m * d)
+        return torch.bmm(weighted, items.transpose(1, 2))
+
+    def full_contributions(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+        """c_{e,m}(u, i) for every user × item: [9, 3, B, I] (explanations, small B)."""
+        return torch.einsum("embd,emid->embi", pu, pi) * self.templates.view(N_EXPERTS, -1, 1, 1)
+
+
+class ExpertProjections(ExpertBank):
     """All 27 projections P_{e,m}: ℝ^d → ℝ^d, batched as one einsum per layer.
 
     Each is a 2-layer MLP with an identity skip, P(x) = x + W2·GELU(W1·x + b1) + b2, whose
@@ -65,24 +95,44 @@ class ExpertProjections(nn.Module):
         self.b1 = nn.Parameter(torch.zeros(N_EXPERTS, len(MODALITIES), 1, hidden))
         self.w2 = nn.Parameter(torch.zeros(N_EXPERTS, len(MODALITIES), hidden, dim))
         self.b2 = nn.Parameter(torch.zeros(N_EXPERTS, len(MODALITIES), 1, dim))
-        self.register_buffer("templates", template_matrix(), persistent=False)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """Project channels ``h`` [3, n, d] (B, A, S) → P [9, 3, n, d]."""
         hidden = torch.nn.functional.gelu(torch.einsum("mnd,emdh->emnh", h, self.w1) + self.b1)
         return h.unsqueeze(0) + torch.einsum("emnh,emhd->emnd", hidden, self.w2) + self.b2
 
-    def pair_contributions(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
-        """c_{e,m}(u_b, i_b) [9, 3, n] from projected users ``pu`` and items ``pi`` [9, 3, n, d]."""
-        return (pu * pi).sum(-1) * self.templates.unsqueeze(-1)
 
-    def full_scores(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
-        """s_e(u, i) for every user × item: pu [9, 3, B, d], pi [9, 3, I, d] → [9, B, I]."""
-        e, m, b, d = pu.shape
-        weighted = (pu * self.templates.view(e, m, 1, 1)).permute(0, 2, 1, 3).reshape(e, b, m * d)
-        items = pi.permute(0, 2, 1, 3).reshape(e, pi.shape[2], m * d)
-        return torch.bmm(weighted, items.transpose(1, 2))
+class DiagonalExperts(ExpertBank):
+    """Each P_{e,m}(x) = x ⊙ (1 + s_{e,m}): expert e weighs the d dimensions of channel m by
+    its own learned metric (s starts at zero, so every expert starts as its template-weighted
+    dot product). 27·d parameters in all.
 
-    def full_contributions(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
-        """c_{e,m}(u, i) for every user × item: [9, 3, B, I] (explanations, small B)."""
-        return torch.einsum("embd,emid->embi", pu, pi) * self.templates.view(N_EXPERTS, -1, 1, 1)
+    Since ⟨P x, P y⟩ = Σ_k x_k y_k (1 + s_k)², the 27 pair terms come from one elementwise
+    product per channel and one [3n, d] × [d, 9] matmul, instead of 27 projections per node.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.zeros(N_EXPERTS, len(MODALITIES), dim))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Project channels ``h`` [3, n, d] (B, A, S) → P [9, 3, n, d]."""
+        return h.unsqueeze(0) * (1.0 + self.scale).unsqueeze(2)
+
+    def pair_contributions(self, h: torch.Tensor, inv_u: torch.Tensor, inv_i: torch.Tensor) -> torch.Tensor:
+        """As :meth:`ExpertBank.pair_contributions`, in O(3·n·d·9) without projecting."""
+        prod = h.index_select(1, inv_u) * h.index_select(1, inv_i)  # [3, n, d]
+        metric = (1.0 + self.scale).square()  # [9, 3, d]
+        return torch.einsum("mnd,emd->emn", prod, metric) * self.templates.unsqueeze(-1)
+
+
+EXPERT_KINDS: tuple[str, ...] = ("mlp", "diagonal")
+
+
+def make_experts(kind: str, dim: int, hidden: int) -> ExpertBank:
+    """The expert bank of ``model.expert_kind``."""
+    if kind == "mlp":
+        return ExpertProjections(dim, hidden)
+    if kind == "diagonal":
+        return DiagonalExperts(dim)
+    raise ValueError(f"unknown expert kind {kind!r}; choose one of {', '.join(EXPERT_KINDS)}")

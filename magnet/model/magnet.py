@@ -14,7 +14,7 @@ from torch import nn
 from ..config import RunConfig
 from ..graphs import GraphBundle
 from .encoders import Channels, DualViewEncoder
-from .experts import N_EXPERTS, ExpertProjections
+from .experts import N_EXPERTS, make_experts
 from .router import BilinearRouter, topk_gates
 
 
@@ -70,7 +70,7 @@ class MAGNET(nn.Module):
             raise ValueError("experts need the three channels of the augmented view")
         self.encoder = DualViewEncoder(n_users, n_items, mc, config.graph, image_dim, text_dim)
         if self.use_experts:
-            self.experts = ExpertProjections(mc.embedding_dim, mc.expert_hidden)
+            self.experts = make_experts(mc.expert_kind, mc.embedding_dim, mc.expert_hidden)
             self.router = BilinearRouter(mc.embedding_dim)
         # Routing settings the model is evaluated with (set by the trainer, saved with the weights).
         self.register_buffer("eval_tau", torch.tensor(float(config.routing.tau_cov)))
@@ -119,9 +119,11 @@ class MAGNET(nn.Module):
         base = (h_b.index_select(0, inv_u) * h_b.index_select(0, inv_i)).sum(-1)
         if not self.use_experts:
             return PairOutput(base, base)
-        proj = self.experts(h)  # [9, 3, n_unique, d]
-        pu, pi = proj.index_select(2, inv_u), proj.index_select(2, inv_i)
-        contrib = self.experts.pair_contributions(pu, pi)  # [9, 3, n]
+        if self.config.model.detach_expert_behaviour:
+            # The ID embeddings learn from the base score only (as LightGCN does); experts and
+            # router read the behaviour channel without pushing gradients into it.
+            h = torch.cat([h[:1].detach(), h[1:]])
+        contrib = self.experts.pair_contributions(h, inv_u, inv_i)  # [9, 3, n]
         expert_scores = contrib.sum(1)  # [9, n]
         flat = h.permute(1, 0, 2).reshape(h.shape[1], -1)
         logits = self.router.pair_logits(flat.index_select(0, inv_u), flat.index_select(0, inv_i))  # [n, 9]

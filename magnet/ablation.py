@@ -83,6 +83,66 @@ def run_ablation(data: str, out: str | Path, variants: Sequence[str] = VARIANTS,
     return write_summary(out, done)
 
 
+def run_seeds(data: str, out: str | Path, seeds: Sequence[int], variants: Sequence[str] = VARIANTS,
+              base: RunConfig | None = None, device: str | None = None, epochs: int | None = None,
+              projection: str = "umap", progress: bool = True) -> str:
+    """:func:`run_ablation` once per seed into ``out/seed-<s>``, then the mean ± std table over
+    seeds in ``out/summary_seeds.csv`` and ``out/summary_seeds.md`` (returned)."""
+    out = Path(out)
+    for seed in seeds:
+        run_ablation(data, out / f"seed-{seed}", variants, base, device, epochs, seed, projection, progress)
+    return write_seed_summary(out, [out / f"seed-{seed}" for seed in seeds])
+
+
+SEED_METRICS: tuple[str, ...] = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "tail_recall@20",
+                                 "valid_recall@20", "valid_ndcg@20", "best_epoch")
+
+
+def seed_row(checkpoint: Path) -> dict[str, object]:
+    """What the several-seed table averages, from one checkpoint (plus the popularity floor)."""
+    row = summary_row(checkpoint)
+    metrics = json.loads((checkpoint / "metrics.json").read_text())
+    row["valid_ndcg@20"] = metrics["valid"]["ndcg@20"]
+    return row
+
+
+def write_seed_summary(out: Path, seed_dirs: Sequence[Path]) -> str:
+    """Mean ± sample std over seeds of every variant found in each of ``seed_dirs``; the
+    popularity ranking (deterministic) is added as a row of its own."""
+    rows = []
+    for seed_dir in seed_dirs:
+        for checkpoint in sorted(p.parent for p in seed_dir.glob("*/metrics.json")):
+            rows.append({"seed": seed_dir.name, **seed_row(checkpoint)})
+    if not rows:
+        raise FileNotFoundError(f"no checkpoints under {', '.join(map(str, seed_dirs))}")
+    raw = pd.DataFrame(rows)
+    raw.to_csv(out / "summary_seeds_raw.csv", index=False)
+    grouped = raw.groupby("variant", sort=False)
+    table = pd.DataFrame({"variant": list(grouped.groups), "seeds": grouped.size().to_list()})
+    for column in SEED_METRICS:
+        values = grouped[column].agg(["mean", "std"]).reset_index(drop=True).astype(float)
+        table[column] = values["mean"].to_list()
+        table[column + "_std"] = values["std"].fillna(0.0).to_list()
+    first = next(p.parent for p in seed_dirs[0].glob("*/metrics.json"))
+    pop = json.loads((first / "metrics.json").read_text()).get("popularity")
+    table.to_csv(out / "summary_seeds.csv", index=False)
+    lines = ["| variant | seeds | " + " | ".join(SEED_METRICS) + " |",
+             "|" + "|".join("---" for _ in range(len(SEED_METRICS) + 2)) + "|"]
+    for row in table.to_dict("records"):
+        cells = [f"{row[c]:.1f} ± {row[c + '_std']:.1f}" if c == "best_epoch"
+                 else f"{row[c]:.4f} ± {row[c + '_std']:.4f}" for c in SEED_METRICS]
+        lines.append(f"| {row['variant']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    if pop:
+        cells = [f"{pop['test']['recall@10']:.4f}", f"{pop['test']['ndcg@10']:.4f}",
+                 f"{pop['test']['recall@20']:.4f}", f"{pop['test']['ndcg@20']:.4f}",
+                 f"{pop['test']['buckets']['tail']['recall@20']:.4f}",
+                 f"{pop['valid']['recall@20']:.4f}", f"{pop['valid']['ndcg@20']:.4f}", ""]
+        lines.append("| popularity | – | " + " | ".join(cells) + " |")
+    markdown = "\n".join(lines)
+    (out / "summary_seeds.md").write_text(markdown + "\n")
+    return markdown
+
+
 def write_summary(out: Path, checkpoints: Sequence[Path]) -> str:
     """Write ``out/summary.csv`` and ``out/summary.md``; return the Markdown."""
     table = summary_table(checkpoints)

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(ab)
     ab.add_argument("--out", type=Path, required=True, help="folder that receives one checkpoint per variant")
     ab.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    ab.add_argument("--seeds", nargs="+", type=int,
+                    help="several seeds: one ablation per seed in OUT/seed-<s>, then the mean ± std "
+                         "table OUT/summary_seeds.md")
     _add_tune(sub)
     return parser
 
@@ -143,9 +146,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "ablate":
         from .ablation import run_ablation
 
-        table = run_ablation(args.data, args.out, variants=args.variants, base=base,
-                             device=args.device, epochs=args.epochs, seed=args.seed,
-                             projection=args.projection, progress=not args.quiet)
+        if args.seeds:
+            from .ablation import run_seeds
+
+            table = run_seeds(args.data, args.out, args.seeds, variants=args.variants, base=base,
+                              device=args.device, epochs=args.epochs, projection=args.projection,
+                              progress=not args.quiet)
+        else:
+            table = run_ablation(args.data, args.out, variants=args.variants, base=base,
+                                 device=args.device, epochs=args.epochs, seed=args.seed,
+                                 projection=args.projection, progress=not args.quiet)
         print(table)
     elif args.command == "tune":
         return _run_tune(parser, args)

@@ -5,9 +5,10 @@ from .featurize import (BuiltinImageFeaturizer, BuiltinTextFeaturizer, Efficient
                         Featurizer, MiniLMTextFeaturizer, featurize_directory)
 from .mmrec import Dataset, load_dataset, load_mmrec
 from .synthetic import SYNTHETIC_PRESETS, generate_synthetic
+from .synthfeat import synthfeat_dir
 
 __all__ = [
-    "Dataset", "load_dataset", "load_mmrec", "generate_synthetic", "SYNTHETIC_PRESETS",
+    "Dataset", "load_dataset", "load_mmrec", "generate_synthetic", "SYNTHETIC_PRESETS", "synthfeat_dir",
     "Featurizer", "BuiltinImageFeaturizer", "BuiltinTextFeaturizer",
     "MiniLMTextFeaturizer", "EfficientNetLiteImageFeaturizer", "featurize_directory",
 ]

@@ -316,11 +316,17 @@ def synthetic_dir(preset: str, seed: int, cache_dir: str | Path) -> Path:
 
 def load_dataset(spec: str, cache_dir: str | Path = ".magnet_cache",
                  require_features: bool = True) -> Dataset:
-    """Load a dataset from a directory path or ``synthetic:<preset>[@seed=<n>]`` spec."""
+    """Load a dataset from a directory path, a ``synthetic:<preset>[@seed=<n>]`` spec or a
+    ``synthfeat:<dir>`` spec (interaction-only ``<dir>`` + synthetic features, see
+    :mod:`magnet.data.synthfeat`)."""
     spec = str(spec)
     if spec.startswith("synthetic:"):
         preset, seed = parse_synthetic_spec(spec)
         return load_mmrec(synthetic_dir(preset, seed, cache_dir), require_features=require_features)
+    if spec.startswith("synthfeat:"):
+        from .synthfeat import synthfeat_dir  # imports this module's readers
+
+        return load_mmrec(synthfeat_dir(spec[len("synthfeat:"):], cache_dir), require_features=require_features)
     return load_mmrec(spec, require_features=require_features)
 
 

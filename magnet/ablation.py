@@ -90,7 +90,10 @@ def run_seeds(data: str, out: str | Path, seeds: Sequence[int], variants: Sequen
     seeds in ``out/summary_seeds.csv`` and ``out/summary_seeds.md`` (returned)."""
     out = Path(out)
     for seed in seeds:
-        run_ablation(data, out / f"seed-{seed}", variants, base, device, epochs, seed, projection, progress)
+        seed_dir = out / f"seed-{seed}"
+        if all((seed_dir / v / "metrics.json").is_file() for v in variants):
+            continue  # finished by an earlier (or a parallel `--seed`) run: rerunning only aggregates
+        run_ablation(data, seed_dir, variants, base, device, epochs, seed, projection, progress)
     return write_seed_summary(out, [out / f"seed-{seed}" for seed in seeds])
 
 

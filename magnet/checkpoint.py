@@ -178,6 +178,14 @@ def build_model(info: dict[str, Any], config: RunConfig) -> MAGNET:
     return MAGNET(int(ds["n_users"]), int(ds["n_items"]), config, ds.get("image_dim"), ds.get("text_dim"))
 
 
+# Fields added to RunConfig after format_version 1 was first written, with the value that
+# rebuilds a checkpoint saved before they existed (a missing field would take today's default).
+LEGACY_DEFAULTS: dict[str, dict[str, object]] = {
+    "model": {"feature_dim": 0, "expert_kind": "mlp", "detach_expert_behaviour": False},
+    "train": {"content_weight_decay": 0.0},
+}
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
                     load_model: bool = True) -> Checkpoint:
     """Load a checkpoint directory without unpickling anything.
@@ -193,8 +201,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
             raise CheckpointError(f"missing {name}", path)
     try:
         run = info["run"]
-        if isinstance(run, dict) and isinstance(run.get("model"), dict) and "feature_dim" not in run["model"]:
-            run["model"]["feature_dim"] = 0  # written before feature PCA existed: raw features
+        for section, values in LEGACY_DEFAULTS.items():
+            if isinstance(run, dict) and isinstance(run.get(section), dict):
+                for name, value in values.items():
+                    run[section].setdefault(name, value)
         config = RunConfig.from_dict(run, str(path / "config.json"))
         validate_config(config)
     except ConfigError as exc:

@@ -42,7 +42,7 @@ class ModelConfig:
 
     embedding_dim: int = 64
     feature_dim: int = 256  # PCA width of raw item features before W_A, W_S (0 = no reduction)
-    expert_kind: str = "mlp"  # "mlp" (residual 2-layer MLP per expert×modality) or "diagonal"
+    expert_kind: str = "diagonal"  # "diagonal" (a learned metric per expert×modality) or "mlp"
     expert_hidden: int = 64  # hidden width of each expert's 2-layer projection MLP
     use_experts: bool = True  # False = behaviour_only (LightGCN score only)
     use_aug_view: bool = True  # content-augmented view + multimodal channels
@@ -84,9 +84,9 @@ class TrainConfig:
     expert_lr_scale: float = 1.0  # lr multiplier of the expert projection MLPs
     router_lr_scale: float = 1.0  # lr multiplier of the router parameters
     expert_weight_decay: float = 0.1  # L2 weight decay on the expert projection MLPs
-    content_weight_decay: float = 0.0  # L2 weight decay on the content projections W_A, W_S
+    content_weight_decay: float = 1.0  # L2 weight decay on the content projections W_A, W_S
     reg_weight: float = 1e-4
-    vc_weight: float = 0.01
+    vc_weight: float = 0.001  # spec 0.01; see docs/SPEC_AS_BUILT.md §6
     patience: int = 20
     eval_every: int = 1
     seed: int = 999

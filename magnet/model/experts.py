@@ -69,16 +69,27 @@ class ExpertBank(nn.Module):
         pu, pi = proj.index_select(2, inv_u), proj.index_select(2, inv_i)
         return (pu * pi).sum(-1) * self.templates.unsqueeze(-1)
 
-    def full_scores(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
-        """s_e(u, i) for every user × item: pu [9, 3, B, d], pi [9, 3, I, d] → [9, B, I]."""
-        e, m, b, d = pu.shape
-        weighted = (pu * self.templates.view(e, m, 1, 1)).permute(0, 2, 1, 3).reshape(e, b, m * d)
-        items = pi.permute(0, 2, 1, 3).reshape(e, pi.shape[2], m * d)
-        return torch.bmm(weighted, items.transpose(1, 2))
+    def item_side(self, hi: torch.Tensor) -> torch.Tensor | None:
+        """What :meth:`full_scores` needs of the items, computed once per catalogue:
+        P(h_i) laid out [9, I, 3d] (None when the items enter unprojected)."""
+        proj = self(hi)  # [9, 3, I, d]
+        return proj.permute(0, 2, 1, 3).reshape(N_EXPERTS, hi.shape[1], -1)
 
-    def full_contributions(self, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+    def user_side(self, hu: torch.Tensor) -> torch.Tensor:
+        """Template-weighted P(h_u) laid out [9, B, 3d] for channels ``hu`` [3, B, d]."""
+        proj = self(hu) * self.templates.view(N_EXPERTS, -1, 1, 1)  # [9, 3, B, d]
+        return proj.permute(0, 2, 1, 3).reshape(N_EXPERTS, hu.shape[1], -1)
+
+    def full_scores(self, hu: torch.Tensor, hi: torch.Tensor, item_side: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+        """s_e(u, i) for every user × item [9, B, I] from channels hu [3, B, d], hi [3, I, d]
+        (``item_side``: :meth:`item_side` of ``hi`` if already computed)."""
+        items = self.item_side(hi) if item_side is None else item_side
+        return torch.bmm(self.user_side(hu), items.transpose(1, 2))
+
+    def full_contributions(self, hu: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
         """c_{e,m}(u, i) for every user × item: [9, 3, B, I] (explanations, small B)."""
-        return torch.einsum("embd,emid->embi", pu, pi) * self.templates.view(N_EXPERTS, -1, 1, 1)
+        return torch.einsum("embd,emid->embi", self(hu), self(hi)) * self.templates.view(N_EXPERTS, -1, 1, 1)
 
 
 class ExpertProjections(ExpertBank):
@@ -119,11 +130,28 @@ class DiagonalExperts(ExpertBank):
         """Project channels ``h`` [3, n, d] (B, A, S) → P [9, 3, n, d]."""
         return h.unsqueeze(0) * (1.0 + self.scale).unsqueeze(2)
 
+    def metric(self) -> torch.Tensor:
+        """(1 + s)² [9, 3, d]: ⟨P_{e,m} x, P_{e,m} y⟩ = Σ_k x_k y_k metric[e, m, k]."""
+        return (1.0 + self.scale).square()
+
+    def item_side(self, hi: torch.Tensor) -> torch.Tensor | None:
+        return None  # items enter unprojected: the metric is folded into the user side
+
+    def user_side(self, hu: torch.Tensor) -> torch.Tensor:
+        weighted = hu.unsqueeze(0) * (self.metric() * self.templates.unsqueeze(-1)).unsqueeze(2)  # [9, 3, B, d]
+        return weighted.permute(0, 2, 1, 3).reshape(N_EXPERTS, hu.shape[1], -1)
+
+    def full_scores(self, hu: torch.Tensor, hi: torch.Tensor, item_side: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+        """As :meth:`ExpertBank.full_scores`, as one [9B, 3d] × [3d, I] matmul."""
+        users = self.user_side(hu)  # [9, B, 3d]
+        items = hi.permute(1, 0, 2).reshape(hi.shape[1], -1)  # [I, 3d]
+        return (users.reshape(-1, users.shape[-1]) @ items.T).view(N_EXPERTS, hu.shape[1], hi.shape[1])
+
     def pair_contributions(self, h: torch.Tensor, inv_u: torch.Tensor, inv_i: torch.Tensor) -> torch.Tensor:
         """As :meth:`ExpertBank.pair_contributions`, in O(3·n·d·9) without projecting."""
         prod = h.index_select(1, inv_u) * h.index_select(1, inv_i)  # [3, n, d]
-        metric = (1.0 + self.scale).square()  # [9, 3, d]
-        return torch.einsum("mnd,emd->emn", prod, metric) * self.templates.unsqueeze(-1)
+        return torch.einsum("mnd,emd->emn", prod, self.metric()) * self.templates.unsqueeze(-1)
 
 
 EXPERT_KINDS: tuple[str, ...] = ("mlp", "diagonal")

@@ -47,12 +47,14 @@ class PairOutput:
 class Precomputed:
     """Everything needed to score any (user, item) without re-encoding.
 
-    h [C, N, d] channels; flat [N, C·d] router input; proj [9, 3, N, d] expert projections (or None).
+    h [C, N, d] channels; flat [N, C·d] router input; item_side: the experts' per-catalogue
+    item term ([9, I, 3d] projected items for MLP experts; None for diagonal experts or
+    behaviour-only).
     """
 
     h: torch.Tensor
     flat: torch.Tensor
-    proj: torch.Tensor | None
+    item_side: torch.Tensor | None
 
 
 class MAGNET(nn.Module):
@@ -139,29 +141,33 @@ class MAGNET(nn.Module):
                    text_feat: torch.Tensor | None) -> Precomputed:
         ch = self.encode(graphs, image_feat, text_feat)
         flat = ch.h.permute(1, 0, 2).reshape(ch.h.shape[1], -1)
-        proj = self.experts(ch.h) if self.use_experts else None
-        return Precomputed(ch.h, flat, proj)
+        item_side = self.experts.item_side(ch.h[:, self.n_users:]) if self.use_experts else None
+        return Precomputed(ch.h, flat, item_side)
 
     @torch.no_grad()
     def score_users(self, pre: Precomputed, users: torch.Tensor,
                     items: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores [B, I'] of users [B] against ``items`` [I'] (default: the whole catalogue)."""
+        """Scores [B, I'] of users [B] against ``items`` [I'] (default: the whole catalogue).
+
+        Batched matmuls only: the 9 expert scores and the 9 router logits of every user × item
+        ([9, B, I'] each), then the gates of the Top-K logits. Renormalised Top-K softmax
+        probabilities equal a softmax over the K largest logits alone, so the full softmax over
+        the 9 experts is never formed."""
         item_nodes = (torch.arange(self.n_items, device=users.device) if items is None else items) + self.n_users
         h_b = pre.h[0]
         base = h_b[users] @ h_b[item_nodes].T
         if not self.use_experts:
             return base
-        gates, expert_scores = self._full_routing(pre, users, item_nodes)
-        mixture = (gates * expert_scores).sum(0)
+        item_side = None
+        if pre.item_side is not None:
+            item_side = pre.item_side if items is None else pre.item_side[:, items]
+        expert_scores = self.experts.full_scores(pre.h[:, users], pre.h[:, item_nodes], item_side)  # [9, B, I']
+        logits = self.router.full_logits(pre.flat[users], pre.flat[item_nodes])  # [9, B, I']
+        route = self.eval_route()
+        top = logits.topk(max(1, min(route.k, N_EXPERTS)), dim=0)  # [K, B, I']
+        gates = torch.softmax(top.values / route.tau, dim=0)
+        mixture = (gates * expert_scores.gather(0, top.indices)).sum(0)
         return base + mixture if self.residual_base else mixture
-
-    def _full_routing(self, pre: Precomputed, users: torch.Tensor, item_nodes: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gates and expert scores [9, B, I'] for every user × item."""
-        expert_scores = self.experts.full_scores(pre.proj[:, :, users], pre.proj[:, :, item_nodes])
-        logits = self.router.full_logits(pre.flat[users], pre.flat[item_nodes])
-        _, gates = self.route(logits, self.eval_route(), dim=0)
-        return gates, expert_scores
 
     @torch.no_grad()
     def decompose(self, pre: Precomputed, user: int, items: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -178,7 +184,7 @@ class MAGNET(nn.Module):
             empty = torch.zeros(len(items), N_EXPERTS, device=items.device)
             return {"score": base, "base": base, "probs": empty, "gates": empty,
                     "contributions": torch.zeros(len(items), N_EXPERTS, 3, device=items.device)}
-        contrib = self.experts.full_contributions(pre.proj[:, :, users], pre.proj[:, :, item_nodes])
+        contrib = self.experts.full_contributions(pre.h[:, users], pre.h[:, item_nodes])
         contrib = contrib[:, :, 0].permute(2, 0, 1)  # [n, 9, 3]
         logits = self.router.full_logits(pre.flat[users], pre.flat[item_nodes])[:, 0].T  # [n, 9]
         probs, gates = self.route(logits, self.eval_route(), dim=-1)

@@ -84,7 +84,7 @@ class TrainConfig:
     expert_lr_scale: float = 1.0  # lr multiplier of the expert projection MLPs
     router_lr_scale: float = 1.0  # lr multiplier of the router parameters
     expert_weight_decay: float = 0.1  # L2 weight decay on the expert projection MLPs
-    content_weight_decay: float = 1.0  # L2 weight decay on the content projections W_A, W_S
+    content_weight_decay: float = 0.0  # L2 decay on the content projections W_A, W_S (ml100k: 1.0)
     reg_weight: float = 1e-4
     vc_weight: float = 0.001  # spec 0.01; see docs/SPEC_AS_BUILT.md §6
     patience: int = 20

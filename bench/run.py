@@ -157,6 +157,7 @@ class Bench:
         self.datasets: dict[str, dict[str, Any]] = {}
         self.errors: list[str] = []
         self.save: Callable[[], None] | None = None
+        self.scaling_result: dict[str, Any] | None = None
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -394,7 +395,7 @@ class Bench:
             data = self.stage(f"load {spec}", lambda: self.load(spec, mmrec_features=True))
             if data is None:
                 continue
-            name = spec.split(":", 1)[1]
+            name = f"scaling/{spec.split(':', 1)[-1]}"  # never the name of a --data dataset
             self.describe(name, spec, data, "synthetic interactions; MMRec-shaped synthetic features "
                           "(magnet.data.synthfeat) substituted in memory")
             first = len(self.records)
@@ -408,8 +409,9 @@ class Bench:
                          **{r["metric"]: r["value"] for r in self.records[first:]}})
             del data
             gc.collect()
-        complete = [r for r in rows if all(m in r for m in SCALING_METRICS)]
-        return project(complete) if len(complete) >= 2 else None
+            complete = [r for r in rows if all(m in r for m in SCALING_METRICS)]
+            self.scaling_result = project(complete) if complete else None  # saved after every preset
+        return self.scaling_result
 
 
 def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -442,6 +444,8 @@ def project(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out["epoch_full_ratio_vs_1x"] = row["epoch_full_s"] / base["epoch_full_s"]
         out["interactions_ratio_vs_1x"] = row["n_train"] / base["n_train"]
         table.append(out)
+    if len(rows) < 2:
+        return {"rows": table, "projection": None}
     projection = {"dataset": "electronics (PROJECTION, not measured)", **target, "by": {}}
     for metric, (kind, what) in models.items():
         xs = [float(size[kind](r)) for r in rows]
@@ -469,10 +473,10 @@ def status(rec: dict[str, Any]) -> str:
 
 
 def main_table(records: list[dict[str, Any]]) -> list[list[str]]:
-    rows = [["metric", "dataset", "value", "unit", "target", "status"]]
+    rows = [["metric", "dataset", "median", "min", "n", "unit", "target", "status"]]
     for r in records:
-        rows.append([r["metric"], r["dataset"], fmt(r["value"], r["unit"]), r["unit"], r["target"] or "",
-                     status(r)])
+        rows.append([r["metric"], r["dataset"], fmt(r["value"], r["unit"]), fmt(min(r["samples"]), r["unit"]),
+                     str(len(r["samples"])), r["unit"], r["target"] or "", status(r)])
     return rows
 
 
@@ -483,6 +487,8 @@ def scaling_tables(scaling: dict[str, Any]) -> tuple[list[list[str]], list[list[
                                             for c in cols[1:]] for r in scaling["rows"]]
     p = scaling["projection"]
     proj = [["metric", "projected value", "model"]]
+    if p is None:
+        return rows, proj + [["—", "—", "needs two complete scaling runs"]]
     for metric, how in p["by"].items():
         proj.append([metric, f"{fmt(p[metric])} s", how])
     proj.append(["image_feat_mb", f"{p['image_feat_mb']:,.0f} MB", "n_items × 4096 float32 (memory, exact)"])
@@ -520,7 +526,7 @@ def markdown(result: dict[str, Any]) -> str:
                   "", "### Electronics scale — PROJECTION (linear extrapolation, not measured)", "",
                   f"{ELECTRONICS['n_users']:,} users × {ELECTRONICS['n_items']:,} items, "
                   f"{ELECTRONICS['n_interactions']:,} interactions "
-                  f"(~{result['scaling']['projection']['n_train']:,} train).", "", md_table(proj)]
+                  f"(~{(result['scaling']['projection'] or {}).get('n_train', 0):,} train).", "", md_table(proj)]
     if result["notes"]:
         parts += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
     return "\n".join(parts) + "\n"
@@ -565,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
                      "cpu_count": os.cpu_count(), "repeats": args.repeats, "loadavg_start": load_start,
                      "loadavg_end": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
                      "bench_seconds": round(time.perf_counter() - started, 1)},
-            "datasets": bench.datasets, "results": bench.records, "errors": bench.errors, "notes": notes})
+            "datasets": bench.datasets, "results": bench.records, "scaling": bench.scaling_result,
+            "errors": bench.errors, "notes": notes})
         Path(f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
         Path(f"{out}.md").write_text(markdown(result))
 
@@ -575,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.data:
             bench.dataset(spec, work)
         if args.scaling:
-            result["scaling"] = bench.stage("scaling", bench.scaling)
+            bench.stage("scaling", bench.scaling)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         save()

@@ -13,8 +13,9 @@ from torch import nn
 
 from ..config import RunConfig
 from ..graphs import GraphBundle
+from .catalogue import CatalogueScorer
 from .encoders import Channels, DualViewEncoder
-from .experts import N_EXPERTS, make_experts
+from .experts import N_EXPERTS, DiagonalExperts, make_experts
 from .router import BilinearRouter, topk_gates
 
 
@@ -49,12 +50,14 @@ class Precomputed:
 
     h [C, N, d] channels; flat [N, C·d] router input; item_side: the experts' per-catalogue
     item term ([9, I, 3d] projected items for MLP experts; None for diagonal experts or
-    behaviour-only).
+    behaviour-only); scorer: the fused whole-catalogue scorer of diagonal experts, built for
+    the evaluation route of the moment (None otherwise).
     """
 
     h: torch.Tensor
     flat: torch.Tensor
     item_side: torch.Tensor | None
+    scorer: CatalogueScorer | None = None
 
 
 class MAGNET(nn.Module):
@@ -142,17 +145,39 @@ class MAGNET(nn.Module):
         ch = self.encode(graphs, image_feat, text_feat)
         flat = ch.h.permute(1, 0, 2).reshape(ch.h.shape[1], -1)
         item_side = self.experts.item_side(ch.h[:, self.n_users:]) if self.use_experts else None
-        return Precomputed(ch.h, flat, item_side)
+        pre = Precomputed(ch.h, flat, item_side)
+        pre.scorer = self.catalogue_scorer(pre)
+        return pre
+
+    def catalogue_scorer(self, pre: Precomputed) -> CatalogueScorer | None:
+        """The fused scorer of :mod:`.catalogue` for diagonal experts at the current evaluation
+        route (None for MLP experts and behaviour-only, which take the generic path)."""
+        if not self.use_experts or not isinstance(self.experts, DiagonalExperts):
+            return None
+        d = pre.h.shape[-1]
+        weights = (self.experts.metric() * self.experts.templates.unsqueeze(-1)).reshape(N_EXPERTS, -1)
+        if self.residual_base:
+            weights = weights.clone()
+            weights[:, :d] += 1.0  # the base ⟨h^B_u, h^B_i⟩ rides on every expert (gates sum to 1)
+        route = self.eval_route()
+        r = self.router
+        return CatalogueScorer(pre.flat[self.n_users:], r.q, r.a, r.b, r.c, weights, route.tau, route.k)
 
     @torch.no_grad()
     def score_users(self, pre: Precomputed, users: torch.Tensor,
                     items: torch.Tensor | None = None) -> torch.Tensor:
         """Scores [B, I'] of users [B] against ``items`` [I'] (default: the whole catalogue).
 
-        Batched matmuls only: the 9 expert scores and the 9 router logits of every user × item
-        ([9, B, I'] each), then the gates of the Top-K logits. Renormalised Top-K softmax
-        probabilities equal a softmax over the K largest logits alone, so the full softmax over
-        the 9 experts is never formed."""
+        Diagonal experts against the whole catalogue take the fused tiled path of
+        :class:`.catalogue.CatalogueScorer`. Otherwise, batched matmuls: the 9 expert scores
+        and the 9 router logits of every user × item ([9, B, I'] each), then the gates of the
+        Top-K logits. Renormalised Top-K softmax probabilities equal a softmax over the K
+        largest logits alone, so the full softmax over the 9 experts is never formed."""
+        if items is None and self.use_experts and pre.scorer is not None:
+            route = self.eval_route()
+            if (pre.scorer.tau, pre.scorer.k) != (route.tau, max(1, min(route.k, N_EXPERTS))):
+                pre.scorer = self.catalogue_scorer(pre)  # the route changed since precompute
+            return pre.scorer.scores(pre.flat[users])
         item_nodes = (torch.arange(self.n_items, device=users.device) if items is None else items) + self.n_users
         h_b = pre.h[0]
         base = h_b[users] @ h_b[item_nodes].T

@@ -49,6 +49,7 @@ class ModelConfig:
     residual_base: bool = True  # score = <h^B_u,h^B_i> + sum_e g_e s_e
     detach_expert_behaviour: bool = False  # experts/router see h^B without back-propagating into it
     fusion_gamma_init: float = 0.1  # initial value of the learnable fusion scalar
+    learn_fusion_gamma: bool = True  # False: γ stays at fusion_gamma_init (0 = base is pure LightGCN)
     vc_tau: float = 0.2  # InfoNCE temperature of the view-contrastive loss
     init_std: float = 0.1  # std of the ID-embedding initialisation
 
@@ -87,6 +88,7 @@ class TrainConfig:
     content_weight_decay: float = 0.0  # L2 decay on the content projections W_A, W_S (ml100k: 1.0)
     reg_weight: float = 1e-4
     vc_weight: float = 0.001  # spec 0.01; see docs/SPEC_AS_BUILT.md §6
+    warmup_epochs: int = 0  # first N epochs train the behaviour base alone (no mixture, vc, routing)
     patience: int = 20
     eval_every: int = 1
     seed: int = 999
@@ -220,6 +222,7 @@ def validate_config(cfg: RunConfig) -> None:
         (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
         (cfg.train.lr > 0, "train.lr must be positive"),
         (cfg.train.patience >= 1, "train.patience must be >= 1"),
+        (0 <= cfg.train.warmup_epochs < cfg.train.epochs, "train.warmup_epochs must be in [0, epochs)"),
         (cfg.train.eval_every >= 1, "train.eval_every must be >= 1"),
         (len(cfg.train.topks) > 0, "train.topks must not be empty"),
     ]

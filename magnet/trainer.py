@@ -130,21 +130,29 @@ class TrainingObjective(nn.Module):
         self.graphs, self.image_feat, self.text_feat = graphs, image_feat, text_feat
 
     def forward(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
-                params: StepParams) -> tuple[torch.Tensor, torch.Tensor]:
+                params: StepParams, base_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """users, pos, neg [n] → (loss [], detached trace scalars [len(TRACE_SCALARS) + 2·9]).
 
         BPR, L2 and the entropy term are means over the n pairs; the view-contrastive and
-        load-balance terms are estimated on these n pairs only."""
+        load-balance terms are estimated on these n pairs only. ``base_only`` (behaviour
+        warm-up): the loss is BPR on the base score ⟨h^B_u, h^B_i⟩ plus L2, nothing else."""
         cfg, model = self.config, self.model
         n = len(users)
-        route = RouteParams(params.tau, params.k, params.noise)
         ch = model.encode(self.graphs, self.image_feat, self.text_feat)
-        out = model.score_pairs(ch, torch.cat([users, users]), torch.cat([pos, neg]), route)
-        bpr = bpr_loss(out.score[:n], out.score[n:])
         emb = model.encoder.embedding
         nu = model.n_users
         reg = cfg.train.reg_weight * l2_reg(emb[users], emb[pos + nu], emb[neg + nu])
         zero = torch.zeros((), device=users.device)
+        if base_only:
+            h_b = ch.h[0]
+            base = (h_b[torch.cat([users, users])] * h_b[torch.cat([pos, neg]) + nu]).sum(-1)
+            bpr = bpr_loss(base[:n], base[n:])
+            loss = bpr + reg
+            scalars = torch.stack([loss, bpr, zero, zero, zero, reg, zero, zero]).detach()
+            return loss, torch.cat([scalars, torch.zeros(2 * len(EXPERT_NAMES), device=users.device)])
+        route = RouteParams(params.tau, params.k, params.noise)
+        out = model.score_pairs(ch, torch.cat([users, users]), torch.cat([pos, neg]), route)
+        bpr = bpr_loss(out.score[:n], out.score[n:])
         vc = zero
         if cfg.train.vc_weight > 0 and ch.b_augmented is not None:
             u_nodes = torch.unique(users)
@@ -178,6 +186,9 @@ class Trainer:
         self.data = data
         self.dist = dist or DistContext()
         check_divisible_batch(config.train.batch_size, self.dist.world_size)
+        if self.dist.enabled and config.train.warmup_epochs > 0 and config.model.use_experts:
+            # Warm-up steps leave the mixture's parameters without gradient, which DDP rejects.
+            raise ConfigError("train.warmup_epochs > 0 is single-process only (not under torchrun)")
         self.progress = progress and self.dist.is_main
         self.log = (log if self.dist.is_main else None) or (lambda message: None)
         self.device = self.dist.device if self.dist.enabled else resolve_device(config.device)
@@ -222,11 +233,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def step(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
-             params: StepParams) -> torch.Tensor:
+             params: StepParams, base_only: bool = False) -> torch.Tensor:
         """One optimisation step on a batch (this rank's shard under DDP), users/pos/neg [n];
         returns this rank's trace scalars (TRACE_SCALARS, then per-expert Top-K share and mean
-        gate) as one tensor [len(TRACE_SCALARS) + 2·9]."""
-        loss, scalars = self.objective(users, pos, neg, params)
+        gate) as one tensor [len(TRACE_SCALARS) + 2·9]. ``base_only``: a behaviour warm-up step
+        (see :meth:`TrainingObjective.forward`)."""
+        if base_only:
+            loss, scalars = self.objective(users, pos, neg, params, base_only=True)
+        else:
+            loss, scalars = self.objective(users, pos, neg, params)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # under DDP: gradients averaged over ranks here
         self.optimizer.step()
@@ -286,6 +301,16 @@ class Trainer:
             order = torch.randperm(n_train, generator=self.generator)
             if self.dist.enabled:
                 self._reseed_rank_streams(epoch)
+            if self._in_warmup(epoch):
+                self._warmup_epoch(order)
+                loop.epoch = epoch
+                loop.elapsed = time.perf_counter() - start
+                if snapshot is not None and self.dist.is_main:
+                    save_snapshot(snapshot, loop=loop, model=self.model, best_state=best_state,
+                                  optimizer=self.optimizer, controller_state=self.controller.state_dict(),
+                                  generator=self.generator, fingerprint=self.data.fingerprint,
+                                  config=self.config.to_dict())
+                continue
             stats, step_params = [], []
             for index in self._batches(order):
                 batch = self.train_pairs[index]
@@ -335,6 +360,24 @@ class Trainer:
         metrics["selected_by"] = f"valid {select}"
         return TrainState(self.model, self.controller, metrics, pd.DataFrame(loop.rows), loop.history,
                           loop.best_epoch, loop.epoch, time.perf_counter() - start, str(self.device))
+
+    def _in_warmup(self, epoch: int) -> bool:
+        """Epochs 1..``warmup_epochs`` of a model with experts train the behaviour base alone."""
+        return self.config.model.use_experts and epoch <= self.config.train.warmup_epochs
+
+    def _warmup_epoch(self, order: torch.Tensor) -> None:
+        """One behaviour warm-up epoch: BPR + L2 on the base score only. The mixture, the
+        content projections, experts and router get no gradient (Adam skips them, decay
+        included), the routing schedule does not advance, no trace rows are written and the
+        model is not evaluated (its full-catalogue score would include the untrained mixture),
+        so model selection starts with the first epoch after the warm-up."""
+        params = self.controller.params()
+        for index in self._batches(order):
+            batch = self.train_pairs[index]
+            users, pos = batch[:, 0], batch[:, 1]
+            neg = self.sampler.sample(users)
+            self.step(users.to(self.device), pos.to(self.device), neg.to(self.device), params,
+                      base_only=True)
 
     @staticmethod
     def _trace_rows(epoch: int, step_params: list[tuple[StepParams, float]],

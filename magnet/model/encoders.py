@@ -89,7 +89,9 @@ class DualViewEncoder(nn.Module):
                     self.register_buffer(f"{name}_basis", torch.zeros(raw, width))
             self.proj_image = nn.Linear(self.image_in, d)
             self.proj_text = nn.Linear(self.text_in, d)
-            self.gamma = nn.Parameter(torch.tensor(float(model_cfg.fusion_gamma_init)))
+            # A parameter either way (same state-dict key); frozen when not learned.
+            self.gamma = nn.Parameter(torch.tensor(float(model_cfg.fusion_gamma_init)),
+                                      requires_grad=model_cfg.learn_fusion_gamma)
 
     @torch.no_grad()
     def fit_content_basis(self, image_feat: torch.Tensor | None, text_feat: torch.Tensor | None,

@@ -8,10 +8,13 @@ Layout (``format_version`` 1)::
     trace.csv          one row per training step
     switch.json        the coverage→specialization switch record (null fields if none happened)
     projection.npz     2-D projection of item and user embeddings (item_xy [I,2], user_xy [U,2])
+    encoded.safetensors optional: the encoder's output channels h [C, U+I, d] for these weights
+                       (tagged with model.safetensors' SHA-256), so explaining needs no graphs
     planted_truth.npz  synthetic data only: the planted per-user modality reliance
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -88,10 +91,11 @@ def _json_default(value: Any) -> Any:
 
 def save_checkpoint(out_dir: str | Path, *, info: dict[str, Any], model: MAGNET,
                     metrics: dict[str, Any], trace: pd.DataFrame, switch: dict[str, Any] | None,
-                    projection: dict[str, np.ndarray], planted: dict[str, np.ndarray] | None = None
-                    ) -> Path:
+                    projection: dict[str, np.ndarray], planted: dict[str, np.ndarray] | None = None,
+                    encoded: torch.Tensor | None = None) -> Path:
     """Write a complete checkpoint directory atomically. ``info`` becomes config.json
-    (``format_version`` is added here)."""
+    (``format_version`` is added here); ``encoded`` [C, U+I, d], the model's encoded channels,
+    is cached as encoded.safetensors when given."""
     out_dir = Path(out_dir)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
@@ -106,9 +110,53 @@ def save_checkpoint(out_dir: str | Path, *, info: dict[str, Any], model: MAGNET,
         np.savez(tmp / "projection.npz", **projection)
         if planted is not None:
             np.savez(tmp / "planted_truth.npz", **planted)
+        if encoded is not None:
+            write_encoded(tmp, encoded)
 
     write_atomic_dir(out_dir, write)
     return out_dir
+
+
+ENCODED_FILE = "encoded.safetensors"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_encoded(directory: Path, h: torch.Tensor) -> None:
+    """Cache channels ``h`` [C, U+I, d] next to the model.safetensors they were computed from
+    (written to a temporary name, then renamed: never a half-written cache)."""
+    tmp = directory / f".{ENCODED_FILE}.tmp-{os.getpid()}"
+    save_file({"h": h.detach().cpu().contiguous()}, str(tmp),
+              metadata={"model_sha256": _sha256(directory / "model.safetensors")})
+    os.replace(tmp, directory / ENCODED_FILE)
+
+
+def read_encoded(path: str | Path, expected_shape: tuple[int, ...]) -> torch.Tensor | None:
+    """The cached channels [C, U+I, d] of checkpoint ``path``, or None when there is no cache or
+    it was computed from other weights or another shape (then the caller re-encodes).
+    A corrupt cache raises :class:`CheckpointError` naming the file."""
+    path = Path(path)
+    file = path / ENCODED_FILE
+    if not file.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(file), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("model_sha256") != _sha256(path / "model.safetensors"):
+                return None
+            h = fh.get_tensor("h")
+    except (SafetensorError, OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"corrupt encoded-channels cache ({str(exc).splitlines()[0][:120]})",
+                              file) from None
+    return h if tuple(h.shape) == tuple(expected_shape) else None
 
 
 @dataclass

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint", type=Path)
     ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument("--cache-encoded", action="store_true",
+                    help="also write the checkpoint's encoded.safetensors (dashboard loads it instead "
+                         "of rebuilding graphs)")
 
     ab = sub.add_parser("ablate", help="train every variant with the same seed and budget")
     _add_common(ab)
@@ -137,7 +140,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"checkpoint written to {out}")
     elif args.command == "evaluate":
         device = "cuda" if args.device == "auto" and _cuda() else ("cpu" if args.device == "auto" else args.device)
-        ckpt, metrics = pipeline.evaluate_checkpoint(args.checkpoint, device=device)
+        ckpt, metrics = pipeline.evaluate_checkpoint(args.checkpoint, device=device,
+                                                     cache_encoded=args.cache_encoded)
         if args.json:
             print(json.dumps(metrics, indent=2))
         else:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, read_encoded
 from .data import Dataset
 from .evaluate import popularity_buckets
 from .metrics import build_csr, gather_csr
@@ -48,9 +48,13 @@ class ExplainContext:
     def load(cls, source: str | Path | Checkpoint, data: Dataset | None = None) -> "ExplainContext":
         ckpt = source if isinstance(source, Checkpoint) else load_checkpoint(source)
         data = data or dataset_for_checkpoint(ckpt)
-        graphs, image_feat, text_feat = model_inputs(ckpt.config, data, torch.device("cpu"))
-        image_feat, text_feat = ckpt.model.content_inputs(image_feat, text_feat)
-        pre = ckpt.model.precompute(graphs, image_feat, text_feat)
+        cached = read_encoded(ckpt.path, ckpt.model.channel_shape())
+        if cached is not None:  # written with the weights at export: no graphs, no kNN
+            pre = ckpt.model.precompute_from_channels(cached)
+        else:
+            graphs, image_feat, text_feat = model_inputs(ckpt.config, data, torch.device("cpu"))
+            image_feat, text_feat = ckpt.model.content_inputs(image_feat, text_feat)
+            pre = ckpt.model.precompute(graphs, image_feat, text_feat)
         indptr, indices = build_csr(data.train, data.n_users, data.n_items)
         popularity = data.item_popularity()
         buckets = popularity_buckets(data.train, data.n_items, ckpt.config.graph.tail_quantile)

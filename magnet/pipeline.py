@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 import torch
 
-from .checkpoint import Checkpoint, device_name, git_commit, load_checkpoint, save_checkpoint
+from .checkpoint import (Checkpoint, device_name, git_commit, load_checkpoint, save_checkpoint,
+                         write_encoded)
 from .config import RunConfig, apply_variant
 from .data import Dataset, load_dataset
 from .distributed import DistContext, barrier, cleanup, init_distributed, is_main_process
@@ -116,7 +117,8 @@ def _train_and_write(config: RunConfig, out_dir: Path, data: Dataset | None, pro
         "world_size": ctx.world_size,
     }
     save_checkpoint(out_dir, info=info, model=model, metrics=metrics, trace=state.trace,
-                    switch=state.controller.switch, projection=proj, planted=data.planted)
+                    switch=state.controller.switch, projection=proj, planted=data.planted,
+                    encoded=pre.h)
     shutil.rmtree(snapshot, ignore_errors=True)
     return out_dir
 
@@ -162,12 +164,18 @@ def dataset_for_checkpoint(ckpt: Checkpoint) -> Dataset:
     return data
 
 
-def evaluate_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Checkpoint, dict[str, dict]]:
-    """Reload a checkpoint and its dataset and recompute valid/test metrics."""
+def evaluate_checkpoint(path: str | Path, device: str = "cpu", cache_encoded: bool = False
+                        ) -> tuple[Checkpoint, dict[str, dict]]:
+    """Reload a checkpoint and its dataset and recompute valid/test metrics; with
+    ``cache_encoded``, also (re)write its encoded.safetensors (for checkpoints made before
+    the cache existed, so the dashboard opens them without building graphs)."""
     ckpt = load_checkpoint(path, device=device)
     data = dataset_for_checkpoint(ckpt)
     graphs, image_feat, text_feat = model_inputs(ckpt.config, data, torch.device(device))
     image_feat, text_feat = ckpt.model.content_inputs(image_feat, text_feat)
+    if cache_encoded:
+        with torch.no_grad():
+            write_encoded(ckpt.path, ckpt.model.encode(graphs, image_feat, text_feat).h)
     metrics = evaluate_model(ckpt.model, ckpt.config, data, graphs, image_feat, text_feat,
                              ("valid", "test"), device)
     return ckpt, metrics

@@ -113,3 +113,33 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, args, phrase):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and phrase in lines[0], run.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_encoded_cache_matches_reencoding_and_is_ignored_when_stale(tiny_full, tiny_data, tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from magnet.checkpoint import ENCODED_FILE, CheckpointError, read_encoded
+    from magnet.explain import ExplainContext
+
+    ckpt = load_checkpoint(tiny_full)
+    cached = read_encoded(tiny_full, ckpt.model.channel_shape())
+    assert cached is not None and cached.shape[0] == 3
+    fast = ExplainContext.load(ckpt, data=tiny_data)  # from the cache
+    copy = tmp_path / "full"
+    shutil.copytree(tiny_full, copy)
+    (copy / ENCODED_FILE).unlink()
+    slow = ExplainContext.load(copy, data=tiny_data)  # graphs + encoder
+    torch.testing.assert_close(fast.pre.h, slow.pre.h)
+    users = np.arange(5)
+    torch.testing.assert_close(fast.scores(users), slow.scores(users))
+    # a cache written for other weights is ignored, not trusted
+    tensors = load_file(str(tiny_full / ENCODED_FILE))
+    save_file({"h": tensors["h"] + 1.0}, str(copy / ENCODED_FILE), metadata={"model_sha256": "0" * 64})
+    assert read_encoded(copy, ckpt.model.channel_shape()) is None
+    # a corrupt one is a one-line error naming the file
+    (copy / ENCODED_FILE).write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match=ENCODED_FILE):
+        read_encoded(copy, ckpt.model.channel_shape())

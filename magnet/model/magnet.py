@@ -142,12 +142,22 @@ class MAGNET(nn.Module):
     @torch.no_grad()
     def precompute(self, graphs: GraphBundle, image_feat: torch.Tensor | None,
                    text_feat: torch.Tensor | None) -> Precomputed:
-        ch = self.encode(graphs, image_feat, text_feat)
-        flat = ch.h.permute(1, 0, 2).reshape(ch.h.shape[1], -1)
-        item_side = self.experts.item_side(ch.h[:, self.n_users:]) if self.use_experts else None
-        pre = Precomputed(ch.h, flat, item_side)
+        return self.precompute_from_channels(self.encode(graphs, image_feat, text_feat).h)
+
+    @torch.no_grad()
+    def precompute_from_channels(self, h: torch.Tensor) -> Precomputed:
+        """:meth:`precompute` from already encoded channels h [C, N, d] (e.g. a checkpoint's
+        encoded.safetensors), without graphs or features."""
+        flat = h.permute(1, 0, 2).reshape(h.shape[1], -1)
+        item_side = self.experts.item_side(h[:, self.n_users:]) if self.use_experts else None
+        pre = Precomputed(h, flat, item_side)
         pre.scorer = self.catalogue_scorer(pre)
         return pre
+
+    def channel_shape(self) -> tuple[int, int, int]:
+        """Shape [C, N, d] of the encoder's channels h."""
+        return (3 if self.config.model.use_aug_view else 1,
+                self.n_users + self.n_items, self.config.model.embedding_dim)
 
     def catalogue_scorer(self, pre: Precomputed) -> CatalogueScorer | None:
         """The fused scorer of :mod:`.catalogue` for diagonal experts at the current evaluation

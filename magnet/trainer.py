@@ -144,7 +144,7 @@ class TrainingObjective(nn.Module):
         reg = cfg.train.reg_weight * l2_reg(emb[users], emb[pos + nu], emb[neg + nu])
         zero = torch.zeros((), device=users.device)
         if base_only:
-            h_b = ch.h[0]
+            h_b = ch.h_b
             base = (h_b[torch.cat([users, users])] * h_b[torch.cat([pos, neg]) + nu]).sum(-1)
             bpr = bpr_loss(base[:n], base[n:])
             loss = bpr + reg

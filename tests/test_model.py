@@ -130,3 +130,34 @@ def test_diagonal_expert_pair_terms_match_their_projections():
                 pu, pi = h[m, inv_u[n]] * scale[e, m], h[m, inv_i[n]] * scale[e, m]
                 by_hand[e, m, n] = model.experts.templates[e, m] * (pu * pi).sum()
     torch.testing.assert_close(fast.detach(), by_hand.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_content_basis_equals_projecting_and_propagating_every_step(monkeypatch):
+    """[h_A, h_S] from the once-propagated feature basis equal the per-step path (values and
+    the gradients of W_A, W_S and their biases)."""
+    import magnet.model.encoders as enc
+
+    model, graphs, feats = toy("full", expert_kind="diagonal")
+    with torch.no_grad():
+        model.encoder.proj_image.bias.normal_(0, 1.0)
+        model.encoder.proj_text.bias.normal_(0, 1.0)
+    nodes = torch.tensor([0, 5, 11, 12, 20, 31])
+
+    def run():
+        model.zero_grad()
+        ch = model.encode(graphs, *feats)
+        picked = ch.select(nodes)
+        picked[1:].pow(2).sum().backward()
+        grads = [p.grad.clone() for p in (model.encoder.proj_image.weight, model.encoder.proj_image.bias,
+                                          model.encoder.proj_text.weight, model.encoder.proj_text.bias)]
+        return ch.h.detach(), picked.detach(), grads
+
+    h_basis, picked_basis, grads_basis = run()
+    assert getattr(model.encoder, "_content_basis", None) is not None
+    monkeypatch.setattr(enc, "MAX_CONTENT_BASIS_FLOATS", 0)  # force the per-step path
+    h_step, picked_step, grads_step = run()
+    torch.testing.assert_close(h_basis, h_step, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(picked_basis, picked_step, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads_basis, grads_step):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(picked_basis, h_basis[:, nodes])

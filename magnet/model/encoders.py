@@ -8,6 +8,7 @@ projected item features, users as the mean of their items, propagated on the aug
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -53,17 +54,63 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor
     return total / (n_layers + 1)
 
 
-@dataclass
-class Channels:
-    """Encoder output. ``h`` [3, N, d] holds (B fused, A, S); for behaviour-only, [1, N, d].
+#: Precompute the propagated feature basis (see :class:`ContentBasis`) when it holds at most
+#: this many floats (256 MB); wider raw features take the per-step projection path.
+MAX_CONTENT_BASIS_FLOATS = 64 * 1024 * 1024
 
-    ``b_interaction`` and ``b_augmented`` [N, d] are the two views of B before fusion
-    (the pair the view-contrastive loss aligns; ``b_augmented`` is None for behaviour-only).
+
+@dataclass
+class ContentBasis:
+    """The content channels are linear in the projections W_A, W_S (and their biases), so the
+    feature side of "project, average into users, propagate" can be done once per run:
+
+        z = propagate(Â_aug, [R̄ X̃; X̃], n_mm_layers)  [N, image_in + text_in + 1],  X̃ = [X_A, X_S, 1]
+
+    and then [h_A, h_S] of any nodes is z[nodes] times the block-diagonal projection, with the
+    last column carrying the biases. A training step then touches only its batch's rows
+    instead of projecting every item and propagating [N, 2d] through the graph.
+    ``key`` identifies the graphs and features it was computed from (``inputs`` keeps them
+    alive so the identities cannot be reused).
     """
 
-    h: torch.Tensor
-    b_interaction: torch.Tensor
-    b_augmented: torch.Tensor | None
+    key: tuple
+    z: torch.Tensor
+    inputs: tuple
+
+
+class Channels:
+    """Encoder output: channels (B fused, A, S) of every node, C = 3 (1 for behaviour-only).
+
+    ``b_interaction`` and ``b_augmented`` [N, d] are the two views of B before fusion (the pair
+    the view-contrastive loss aligns; ``b_augmented`` is None for behaviour-only), ``h_b`` [N, d]
+    the fused B channel. The content channels are produced on demand by ``content(nodes)``
+    → [n, 2d] (None: all nodes), so a training step computes them for its batch only.
+    """
+
+    def __init__(self, h_b: torch.Tensor, b_interaction: torch.Tensor, b_augmented: torch.Tensor | None,
+                 content: Callable[[torch.Tensor | None], torch.Tensor] | None = None) -> None:
+        self.h_b = h_b
+        self.b_interaction = b_interaction
+        self.b_augmented = b_augmented
+        self.content = content
+        self._h: torch.Tensor | None = None
+
+    def select(self, nodes: torch.Tensor) -> torch.Tensor:
+        """Channels of ``nodes`` [n]: [C, n, d]."""
+        h_b = self.h_b.index_select(0, nodes)
+        if self.content is None:
+            return h_b.unsqueeze(0)
+        return torch.stack([h_b, *self.content(nodes).chunk(2, dim=1)])
+
+    @property
+    def h(self) -> torch.Tensor:
+        """All channels [C, N, d] (computed once)."""
+        if self._h is None:
+            if self.content is None:
+                self._h = self.h_b.unsqueeze(0)
+            else:
+                self._h = torch.stack([self.h_b, *self.content(None).chunk(2, dim=1)])
+        return self._h
 
 
 class DualViewEncoder(nn.Module):
@@ -128,11 +175,44 @@ class DualViewEncoder(nn.Module):
         cfg = self.graph_cfg
         b_int = propagate(graphs.interaction, self.embedding, cfg.n_ui_layers)
         if not self.use_aug_view:
-            return Channels(b_int.unsqueeze(0), b_int, None)
+            return Channels(b_int, b_int, None)
         b_aug = propagate(graphs.augmented, self.embedding, cfg.n_ui_layers)
+        h_b = b_int + self.gamma * b_aug
+        basis = self.content_basis(graphs, image_feat, text_feat)
+        if basis is not None:
+            return Channels(h_b, b_int, b_aug, lambda nodes: self._project_basis(basis.z, nodes))
         items = torch.cat([self.proj_image(image_feat), self.proj_text(text_feat)], dim=1)  # [I, 2d]
         users = spmm(graphs.user_mean, items, graphs.user_mean_t)  # [U, 2d]
-        content = propagate(graphs.augmented, torch.cat([users, items]), cfg.n_mm_layers)
-        h_a, h_s = content.chunk(2, dim=1)
-        h_b = b_int + self.gamma * b_aug
-        return Channels(torch.stack([h_b, h_a, h_s]), b_int, b_aug)
+        content = propagate(graphs.augmented, torch.cat([users, items]), cfg.n_mm_layers)  # [N, 2d]
+        return Channels(h_b, b_int, b_aug, lambda nodes: content if nodes is None else content[nodes])
+
+    def content_basis(self, graphs: GraphBundle, image_feat: torch.Tensor, text_feat: torch.Tensor
+                      ) -> ContentBasis | None:
+        """The :class:`ContentBasis` of these graphs and features (computed on first use, then
+        reused), or None when it would exceed :data:`MAX_CONTENT_BASIS_FLOATS`."""
+        n_nodes = self.n_users + self.n_items
+        width = image_feat.shape[1] + text_feat.shape[1] + 1
+        if n_nodes * width > MAX_CONTENT_BASIS_FLOATS:
+            return None
+        key = (id(graphs), id(image_feat), id(text_feat), image_feat._version, text_feat._version)
+        cached = getattr(self, "_content_basis", None)
+        if cached is not None and cached.key == key:
+            return cached
+        with torch.no_grad():
+            ones = torch.ones(image_feat.shape[0], 1, device=image_feat.device, dtype=image_feat.dtype)
+            items = torch.cat([image_feat, text_feat, ones], dim=1)  # [I, w+1]
+            users = spmm(graphs.user_mean, items, graphs.user_mean_t)  # [U, w+1]
+            z = propagate(graphs.augmented, torch.cat([users, items]), self.graph_cfg.n_mm_layers)
+        basis = ContentBasis(key, z, (graphs, image_feat, text_feat))
+        object.__setattr__(self, "_content_basis", basis)  # a cache, not a module attribute
+        return basis
+
+    def _project_basis(self, z: torch.Tensor, nodes: torch.Tensor | None) -> torch.Tensor:
+        """[h_A, h_S] [n, 2d] of ``nodes`` (None: all) from the basis z [N, w+1]."""
+        rows = z if nodes is None else z.index_select(0, nodes)
+        wi = self.proj_image.in_features
+        wt = self.proj_text.in_features
+        bias = rows[:, -1:]
+        h_a = rows[:, :wi] @ self.proj_image.weight.T + bias * self.proj_image.bias
+        h_s = rows[:, wi:wi + wt] @ self.proj_text.weight.T + bias * self.proj_text.bias
+        return torch.cat([h_a, h_s], dim=1)

@@ -117,7 +117,7 @@ class MAGNET(nn.Module):
         u_nodes, i_nodes = users, items + self.n_users
         # index_select (backward: index_add) rather than fancy indexing (backward: index_put).
         nodes, inverse = torch.unique(torch.cat([u_nodes, i_nodes]), return_inverse=True)
-        h = ch.h.index_select(1, nodes)  # [C, n_unique, d]
+        h = ch.select(nodes)  # [C, n_unique, d]
         n = len(users)
         inv_u, inv_i = inverse[:n], inverse[n:]
         h_b = h[0]

@@ -13,11 +13,31 @@ def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
 def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
     """Symmetric-free InfoNCE: row r of a [n, d] must pick row r of b [n, d] among all rows of b.
 
-    1/τ scales the [n, d] side rather than the [n, n] logits (same value, a third less time)."""
-    a = F.normalize(a, dim=-1) / tau
-    b = F.normalize(b, dim=-1)
-    logits = a @ b.T
-    return F.cross_entropy(logits, torch.arange(len(a), device=a.device))
+    Equals ``cross_entropy(â b̂ᵀ / τ, arange(n))`` for the L2-normalised rows â, b̂; 1/τ scales
+    the [n, d] side, and :class:`_InfoNCE` computes the loss and its gradient with two passes
+    over the [n, n] logits instead of autograd's log-softmax chain (about half the time)."""
+    return _InfoNCE.apply(F.normalize(a, dim=-1) / tau, F.normalize(b, dim=-1))
+
+
+class _InfoNCE(torch.autograd.Function):
+    """mean_r [logsumexp_c ⟨a_r, b_c⟩ − ⟨a_r, b_r⟩] for a, b [n, d]; gradients
+    ∂/∂a = (P − I) b / n and ∂/∂b = (P − I)ᵀ a / n with P = softmax(a bᵀ) by rows."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        logits = a @ b.T  # [n, n]
+        lse = torch.logsumexp(logits, dim=1)  # [n]
+        ctx.save_for_backward(a, b, logits, lse)
+        return (lse - (a * b).sum(1)).mean()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b, logits, lse = ctx.saved_tensors
+        probs = (logits - lse.unsqueeze(1)).exp_()  # P [n, n]
+        scale = grad / a.shape[0]
+        grad_a = torch.addmm(b, probs, b, beta=-1.0).mul_(scale)  # (P b − b) / n
+        grad_b = torch.addmm(a, probs.T, a, beta=-1.0).mul_(scale)  # (Pᵀ a − a) / n
+        return grad_a, grad_b
 
 
 def l2_reg(*embeddings: torch.Tensor) -> torch.Tensor:

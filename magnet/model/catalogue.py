@@ -25,10 +25,12 @@ import torch
 
 from .experts import N_EXPERTS
 
-#: Users and items per tile on CPU (measured on 2 cores; see docs/BENCHMARKS.md). On CUDA the
-#: whole user batch against the whole catalogue is one tile.
+#: Users and items per tile on CPU (measured on 2 cores; see docs/BENCHMARKS.md): small enough
+#: for the [64, 18, 256] block to stay in cache. On CUDA a tile is the whole user batch against
+#: up to GPU_TILE_ITEMS items (1024 users × 8192 items × 18 floats = 600 MB).
 CPU_TILE_USERS = 64
 CPU_TILE_ITEMS = 256
+GPU_TILE_ITEMS = 8192
 _BIG = 3.0e38  # near float32 max: (x − t)·_BIG is ±inf or 0 for all but sub-normal differences
 
 
@@ -52,7 +54,7 @@ class CatalogueScorer:
         self.tau = float(tau)
         self.n_items = n_items
         self.tile_users = tile_users or (CPU_TILE_USERS if on_cpu else 1 << 30)
-        tile_items = tile_items or (CPU_TILE_ITEMS if on_cpu else n_items)
+        tile_items = tile_items or (CPU_TILE_ITEMS if on_cpu else GPU_TILE_ITEMS)
         self.a_over_tau = a / tau  # [9, 3d]
         self.c_over_tau = c / tau  # [9]
         onehot = torch.eye(N_EXPERTS, device=items.device, dtype=items.dtype)

@@ -161,3 +161,19 @@ def test_content_basis_equals_projecting_and_propagating_every_step(monkeypatch)
     for a, b in zip(grads_basis, grads_step):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(picked_basis, h_basis[:, nodes])
+
+
+def test_frozen_zero_gamma_propagates_the_augmented_view_only_on_demand():
+    from magnet.model.encoders import propagate
+
+    model, graphs, feats = toy("full", expert_kind="diagonal")
+    with torch.no_grad():
+        model.encoder.gamma.zero_()
+    model.encoder.gamma.requires_grad_(False)
+    ch = model.encode(graphs, *feats)
+    assert callable(ch._b_augmented)  # not propagated yet: B needs no augmented view at γ = 0
+    torch.testing.assert_close(ch.h[0], ch.b_interaction)
+    expected = propagate(graphs.augmented, model.encoder.embedding, model.config.graph.n_ui_layers)
+    torch.testing.assert_close(ch.b_augmented, expected)
+    model.encoder.gamma.requires_grad_(True)
+    assert not callable(model.encode(graphs, *feats)._b_augmented)  # learned γ: eager

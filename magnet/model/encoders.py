@@ -87,13 +87,22 @@ class Channels:
     → [n, 2d] (None: all nodes), so a training step computes them for its batch only.
     """
 
-    def __init__(self, h_b: torch.Tensor, b_interaction: torch.Tensor, b_augmented: torch.Tensor | None,
+    def __init__(self, h_b: torch.Tensor, b_interaction: torch.Tensor,
+                 b_augmented: torch.Tensor | Callable[[], torch.Tensor] | None,
                  content: Callable[[torch.Tensor | None], torch.Tensor] | None = None) -> None:
         self.h_b = h_b
         self.b_interaction = b_interaction
-        self.b_augmented = b_augmented
+        self._b_augmented = b_augmented
         self.content = content
         self._h: torch.Tensor | None = None
+
+    @property
+    def b_augmented(self) -> torch.Tensor | None:
+        """The augmented view of B [N, d] (propagated on first access when the fused channel
+        did not need it, i.e. γ frozen at 0)."""
+        if callable(self._b_augmented):
+            self._b_augmented = self._b_augmented()
+        return self._b_augmented
 
     def select(self, nodes: torch.Tensor) -> torch.Tensor:
         """Channels of ``nodes`` [n]: [C, n, d]."""
@@ -176,8 +185,15 @@ class DualViewEncoder(nn.Module):
         b_int = propagate(graphs.interaction, self.embedding, cfg.n_ui_layers)
         if not self.use_aug_view:
             return Channels(b_int, b_int, None)
-        b_aug = propagate(graphs.augmented, self.embedding, cfg.n_ui_layers)
-        h_b = b_int + self.gamma * b_aug
+        if not self.gamma.requires_grad and float(self.gamma) == 0.0:
+            # γ frozen at 0: B is pure LightGCN; the augmented view is only needed by the
+            # view-contrastive loss, so it is propagated only if that loss asks for it.
+            h_b = b_int
+            b_aug: torch.Tensor | Callable[[], torch.Tensor] = (
+                lambda: propagate(graphs.augmented, self.embedding, cfg.n_ui_layers))
+        else:
+            b_aug = propagate(graphs.augmented, self.embedding, cfg.n_ui_layers)
+            h_b = b_int + self.gamma * b_aug
         basis = self.content_basis(graphs, image_feat, text_feat)
         if basis is not None:
             return Channels(h_b, b_int, b_aug, lambda nodes: self._project_basis(basis.z, nodes))

@@ -88,6 +88,10 @@ SEARCH_SPACE: tuple[Param, ...] = (
           why="expert projections: a learned per-dimension metric, or a residual 2-layer MLP"),
     Param("model.expert_hidden", "categorical", choices=(16, 32, 64),
           why="width of each expert's projection MLP (used by expert_kind mlp only)"),
+    Param("model.fusion_gamma_init", "categorical", choices=(0.0, 0.1),
+          why="initial fusion scalar γ of h^B = h^B_int + γ·h^B_aug"),
+    Param("model.learn_fusion_gamma", "categorical", choices=(True, False),
+          why="learn γ, or keep it at its initial value (0 and fixed: h^B is plain LightGCN; best on ml100k)"),
     Param("train.lr", "float", 3e-4, 1e-2, log=True,
           why="base Adam step (graph encoder / ID embeddings group)"),
     Param("train.expert_lr_scale", "float", 0.1, 10.0, log=True,
@@ -127,7 +131,8 @@ VARIANT_PINNED: dict[str, tuple[str, ...]] = {
     "no_routing_reg": ("routing.lb_weight", "routing.conf_weight"),
     "no_view_contrastive": ("train.vc_weight",),
     "fixed_switch": (),
-    "behaviour_only": ("model.expert_kind", "model.expert_hidden", "train.content_weight_decay", "train.expert_lr_scale", "train.router_lr_scale",
+    "behaviour_only": ("model.expert_kind", "model.expert_hidden", "model.fusion_gamma_init",
+                       "model.learn_fusion_gamma", "train.content_weight_decay", "train.expert_lr_scale", "train.router_lr_scale",
                        "train.expert_weight_decay", "train.vc_weight", "graph.", "routing."),
 }
 

@@ -113,24 +113,41 @@ def test_synthfeat_missing_dir(tmp_path: Path) -> None:
 
 
 def test_scaling_projection_is_linear() -> None:
+    """Epochs = steps × a step cost linear in graph size; evaluation linear in users × items."""
     import importlib.util
+    import math
 
     spec = importlib.util.spec_from_file_location("bench_run", REPO / "bench" / "run.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+
+    def graph(n_users, n_items, n_train):
+        return 2 * n_train + n_users + n_items
+
+    def n_steps(n_train):
+        return math.ceil(n_train / bench.BATCH)
+
     rows = []
     for scale in (1, 2, 4):
         n_users, n_items, n_train = 1000 * scale, 300 * scale, 20_000 * scale
+        g = graph(n_users, n_items, n_train)
         rows.append({"name": f"x{scale}", "n_users": n_users, "n_items": n_items, "n_train": n_train,
                      "n_interactions": n_train * 5 // 4, "graph_knn_s": 1e-6 * n_items ** 2,
-                     "epoch_bo_s": 0.5 + 1e-5 * n_train, "epoch_full_s": 2e-5 * n_train,
+                     "epoch_bo_s": n_steps(n_train) * (0.01 + 1e-6 * g),
+                     "epoch_full_s": n_steps(n_train) * 3e-6 * g,
                      "eval_bo_s": 1e-8 * n_users * n_items, "eval_full_s": 3e-8 * n_users * n_items})
     result = bench.project(rows)
     p, e = result["projection"], bench.ELECTRONICS
     assert p["n_train"] == round(e["n_interactions"] * 0.8)
-    assert p["epoch_bo_s"] == pytest.approx(0.5 + 1e-5 * p["n_train"])
-    assert p["epoch_full_s"] == pytest.approx(2e-5 * p["n_train"])
+    g_target = graph(e["n_users"], e["n_items"], p["n_train"])
+    assert p["epoch_bo_s"] == pytest.approx(n_steps(p["n_train"]) * (0.01 + 1e-6 * g_target))
+    assert p["epoch_full_s"] == pytest.approx(n_steps(p["n_train"]) * 3e-6 * g_target)
     assert p["eval_full_s"] == pytest.approx(3e-8 * e["n_users"] * e["n_items"])
     assert p["graph_knn_s"] == pytest.approx(1e-6 * e["n_items"] ** 2)
-    assert [r["epoch_full_ratio_vs_1x"] for r in result["rows"]] == pytest.approx([1, 2, 4])
+    # the per-step cost grows like the graph; the epoch like steps × graph
+    steps_ratio = [n_steps(r["n_train"]) / n_steps(rows[0]["n_train"]) for r in rows]
+    assert [r["step_full_ratio_vs_1x"] for r in result["rows"]] == pytest.approx(
+        [r["graph_ratio_vs_1x"] for r in result["rows"]])
+    assert [r["epoch_full_ratio_vs_1x"] for r in result["rows"]] == pytest.approx(
+        [s * r["graph_ratio_vs_1x"] for s, r in zip(steps_ratio, result["rows"])])
     assert "PROJECTION" in p["dataset"]

@@ -20,7 +20,12 @@ def test_config_file_is_valid(path):
     assert config.data.startswith("../shared/data/")
 
 
-def test_ml100k_config_selects_content_decay():
+def test_ml100k_config_is_the_valid_selected_one():
+    """configs/ml100k.json = the design experiments' selection on valid (docs/RESULTS.md)."""
     config = RunConfig.from_json_file(Path(__file__).resolve().parents[1] / "configs" / "ml100k.json")
-    assert config.train.content_weight_decay == 1.0
-    assert config.model == RunConfig().model and config.routing == RunConfig().routing
+    defaults = RunConfig()
+    assert (config.train.content_weight_decay, config.train.vc_weight, config.train.reg_weight) == (0.1, 0.0, 1e-3)
+    assert config.train.warmup_epochs == 80 and config.graph.aug_weight == 0.1
+    assert config.model.fusion_gamma_init == 0.0 and config.model.learn_fusion_gamma is False
+    config.model.fusion_gamma_init, config.model.learn_fusion_gamma = 0.1, True
+    assert config.model == defaults.model and config.routing == defaults.routing

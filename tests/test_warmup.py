@@ -53,9 +53,9 @@ def test_warmup_loss_is_bpr_on_base_plus_l2():
     assert float(loss.detach()) == pytest.approx(float(bo_loss.detach()), rel=1e-6)
     emb, nu = model.encoder.embedding, model.n_users
     reg = 0.5 * (emb[users].pow(2).sum() + emb[pos + nu].pow(2).sum() + emb[neg + nu].pow(2).sum()) / 6
-    assert float(scalars[5]) == pytest.approx(float(reg), rel=1e-6)  # TRACE_SCALARS[5] = reg
+    assert float(scalars[5]) == pytest.approx(float(reg.detach()), rel=1e-6)  # TRACE_SCALARS[5] = reg
     assert float(scalars[2]) == 0.0 and float(scalars[3]) == 0.0  # no vc, no load balance
-    assert float(loss.detach()) - float(reg) == pytest.approx(float(scalars[1]))
+    assert float(loss.detach()) - float(reg.detach()) == pytest.approx(float(scalars[1]))
     assert float(scalars[1]) > float(bpr_loss(torch.tensor([10.0]), torch.tensor([0.0])))
 
 

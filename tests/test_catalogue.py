@@ -67,3 +67,39 @@ def test_route_change_after_precompute_rebuilds_the_scorer():
 def test_mlp_experts_keep_the_generic_path():
     model, graphs, feats = toy("full", expert_kind="mlp")
     assert model.precompute(graphs, *feats).scorer is None
+
+
+def test_compiled_top2_kernel_matches_the_elementwise_mix_and_keeps_exactly_two():
+    from magnet.model.catalogue import _top2_kernel
+
+    kernel = _top2_kernel()
+    if kernel is None:
+        pytest.skip("numba not installed")
+    torch.manual_seed(0)
+    block = torch.randn(5, 18, 33)
+    block[0, :9, 0] = torch.tensor([1.0, 3.0, 3.0, 0.0, -1.0, 2.0, 0.5, 0.0, 1.0])  # tie at the top
+    scorer = CatalogueScorer.__new__(CatalogueScorer)
+    scorer.k = 2
+    out = torch.empty(5, 33)
+    kernel(block.numpy(), out.numpy())
+    torch.testing.assert_close(out[:, 1:], scorer.mix(block)[:, 1:], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out[1:], scorer.mix(block)[1:], rtol=1e-5, atol=1e-6)
+    # the tie: experts 1 and 2 (logit 3) are the two kept, equal gates
+    s = block[0, 9:, 0]
+    torch.testing.assert_close(out[0, 0], (s[1] + s[2]) / 2)
+
+
+def test_evaluation_batches_use_the_kernel_and_equal_the_generic_path():
+    from magnet.model import catalogue
+
+    model, graphs, feats = toy("full", expert_kind="diagonal")
+    model.set_eval_route(RouteParams(0.6, 2))
+    pre = model.precompute(graphs, *feats)
+    users = torch.arange(12)
+    old = catalogue.COMPILED_MIN_USERS
+    try:
+        catalogue.COMPILED_MIN_USERS = 1
+        fused = model.score_users(pre, users)
+    finally:
+        catalogue.COMPILED_MIN_USERS = old
+    torch.testing.assert_close(fused, model.score_users(pre, users, torch.arange(20)), rtol=1e-5, atol=1e-5)

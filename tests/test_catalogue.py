@@ -69,10 +69,26 @@ def test_mlp_experts_keep_the_generic_path():
     assert model.precompute(graphs, *feats).scorer is None
 
 
-def test_compiled_top2_kernel_matches_the_elementwise_mix_and_keeps_exactly_two():
-    from magnet.model.catalogue import _top2_kernel
+@pytest.mark.parametrize("k", [1, 2, 3, 9])
+def test_compiled_topk_kernel_matches_the_elementwise_mix(k):
+    from magnet.model.catalogue import _topk_kernel
 
-    kernel = _top2_kernel()
+    kernel = _topk_kernel()
+    if kernel is None:
+        pytest.skip("numba not installed")
+    torch.manual_seed(1)
+    block = torch.randn(4, 18, 261)  # > 256 items: past any vector width
+    scorer = CatalogueScorer.__new__(CatalogueScorer)
+    scorer.k = k
+    out = torch.empty(4, 261)
+    kernel(block.numpy(), k, out.numpy())
+    torch.testing.assert_close(out, scorer.mix(block), rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_top2_kernel_keeps_exactly_two_on_a_tie():
+    from magnet.model.catalogue import _topk_kernel
+
+    kernel = _topk_kernel()
     if kernel is None:
         pytest.skip("numba not installed")
     torch.manual_seed(0)
@@ -81,7 +97,7 @@ def test_compiled_top2_kernel_matches_the_elementwise_mix_and_keeps_exactly_two(
     scorer = CatalogueScorer.__new__(CatalogueScorer)
     scorer.k = 2
     out = torch.empty(5, 33)
-    kernel(block.numpy(), out.numpy())
+    kernel(block.numpy(), 2, out.numpy())
     torch.testing.assert_close(out[:, 1:], scorer.mix(block)[:, 1:], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(out[1:], scorer.mix(block)[1:], rtol=1e-5, atol=1e-6)
     # the tie: experts 1 and 2 (logit 3) are the two kept, equal gates
@@ -89,11 +105,12 @@ def test_compiled_top2_kernel_matches_the_elementwise_mix_and_keeps_exactly_two(
     torch.testing.assert_close(out[0, 0], (s[1] + s[2]) / 2)
 
 
-def test_evaluation_batches_use_the_kernel_and_equal_the_generic_path():
+@pytest.mark.parametrize("k", [2, 3])
+def test_evaluation_batches_use_the_kernel_and_equal_the_generic_path(k):
     from magnet.model import catalogue
 
     model, graphs, feats = toy("full", expert_kind="diagonal")
-    model.set_eval_route(RouteParams(0.6, 2))
+    model.set_eval_route(RouteParams(0.6, k))
     pre = model.precompute(graphs, *feats)
     users = torch.arange(12)
     old = catalogue.COMPILED_MIN_USERS

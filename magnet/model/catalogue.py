@@ -102,16 +102,15 @@ class CatalogueScorer:
     def scores(self, hu: torch.Tensor) -> torch.Tensor:
         """Final scores [B, I] of users with channels hu [B, 3d] against the whole catalogue.
 
-        On CPU, for K = 2 and batches of at least :data:`COMPILED_MIN_USERS` users (evaluation,
-        not one dashboard user), the mixing runs in a compiled kernel (:func:`_top2_kernel`)
+        On CPU, for batches of at least :data:`COMPILED_MIN_USERS` users (evaluation, not one
+        dashboard user), the mixing runs in a compiled kernel (:func:`_topk_kernel`)
         instead of :meth:`mix`, one pass per tile instead of ~18 (same formula), on tiles of
         :data:`KERNEL_TILE_USERS` users."""
         out = torch.empty(hu.shape[0], self.n_items, device=hu.device, dtype=hu.dtype)
         rows = self.user_rows(hu)
         kernel = None
-        if self.k == 2 and hu.device.type == "cpu" and hu.dtype == torch.float32 \
-                and hu.shape[0] >= COMPILED_MIN_USERS:
-            kernel = _top2_kernel()
+        if hu.device.type == "cpu" and hu.dtype == torch.float32 and hu.shape[0] >= COMPILED_MIN_USERS:
+            kernel = _topk_kernel()
         step = self.tile_users if kernel is None else max(self.tile_users, KERNEL_TILE_USERS)
         for u0 in range(0, rows.shape[0], step):
             block_users = rows[u0:u0 + step]
@@ -122,65 +121,74 @@ class CatalogueScorer:
                     out[u0:u0 + n, start:start + ic] = self.mix(block)
                 else:
                     mixed = torch.empty(n, ic, dtype=block.dtype)
-                    kernel(block.numpy(), mixed.numpy())
+                    kernel(block.numpy(), self.k, mixed.numpy())
                     out[u0:u0 + n, start:start + ic] = mixed
         return out
 
 
-#: Smallest user batch that uses the compiled Top-2 kernel (its first call compiles, ~0.7 s).
+#: Smallest user batch that uses the compiled Top-K kernel (its first call compiles, ~0.7 s).
 COMPILED_MIN_USERS = 64
-#: Users per tile on the kernel path: with one pass per tile, bigger matmuls win (2 cores, Baby:
-#: 256 × 256 → 5.2 s for valid + test, 64 × 256 → 6.8 s; docs/BENCHMARKS.md).
+#: Users per tile on the kernel path: with one pass per tile, bigger matmuls win (2 cores, Baby,
+#: an early K = 2 version: 256 × 256 → 5.2 s for valid + test, 64 × 256 → 6.8 s).
 KERNEL_TILE_USERS = 256
 _KERNEL: dict[str, Any] = {}
 
 
-def _top2_kernel() -> Callable[[Any, Any], None] | None:
-    """A numba-compiled Top-2 mixture over a tile, or None when numba is unavailable.
+def _topk_kernel() -> Callable[[Any, int, Any], None] | None:
+    """A numba-compiled Top-K mixture over a tile, or None when numba is unavailable.
 
-    block [B, 18, Ic] (logits/τ, then scores) → out [B, Ic]: for each pair, the two largest
-    logits m1 ≥ m2 (the first expert wins a tie, exactly two are kept) and their scores s1, s2;
-    out = (s1 + r·s2) / (1 + r) with r = exp(m2 − m1), which is the renormalised softmax over
-    the two. Running maxima over the 9 experts, items innermost. Single-threaded: numba's own
-    threads alongside torch's OpenMP threads were slower on 2 cores (7.3 s vs 6.8 s for Baby).
+    block [B, 18, Ic] (logits/τ, then scores), k → out [B, Ic]: for each pair, the k largest
+    logits m_1 ≥ … ≥ m_k (an earlier expert wins a tie, exactly k are kept) and their scores;
+    out = Σ_j exp(m_j − m_1)·s_j / Σ_j exp(m_j − m_1), the renormalised softmax over the k.
+    A running top-k per item kept by compare-and-swap levels, items innermost. (A branch-free
+    form of the same swap was miscompiled for rows of 16 items or more, so the swap is an
+    explicit branch; tests/test_catalogue.py checks K = 1, 2, 3, 9 on ragged rows.)
+    Single-threaded: numba's own threads alongside torch's OpenMP threads were slower on 2 cores.
     numba is already installed with umap-learn."""
-    if "top2" in _KERNEL:
-        return _KERNEL["top2"]
+    if "topk" in _KERNEL:
+        return _KERNEL["topk"]
     try:
         import numpy as np
         from numba import njit
     except ImportError:  # pragma: no cover - numba comes with umap-learn
-        _KERNEL["top2"] = None
+        _KERNEL["topk"] = None
         return None
-    @njit(boundscheck=False, error_model="numpy", cache=False)
-    def top2(block, out):  # pragma: no cover - compiled
-        n_users, n_experts, n_items = block.shape[0], block.shape[1] // 2, block.shape[2]
-        for b in range(n_users):
-            m1 = np.empty(n_items, np.float32)
-            m2 = np.empty(n_items, np.float32)
-            s1 = np.empty(n_items, np.float32)
-            s2 = np.empty(n_items, np.float32)
-            for i in range(n_items):
-                m1[i] = block[b, 0, i]
-                s1[i] = block[b, n_experts, i]
-                m2[i] = -np.inf
-                s2[i] = 0.0
-            for e in range(1, n_experts):
-                for i in range(n_items):
-                    x = block[b, e, i]
-                    s = block[b, n_experts + e, i]
-                    above1 = x > m1[i]
-                    above2 = x > m2[i]
-                    new_m2 = m1[i] if above1 else (x if above2 else m2[i])
-                    new_s2 = s1[i] if above1 else (s if above2 else s2[i])
-                    if above1:
-                        m1[i] = x
-                        s1[i] = s
-                    m2[i] = new_m2
-                    s2[i] = new_s2
-            for i in range(n_items):
-                r = np.exp(m2[i] - m1[i])
-                out[b, i] = (s1[i] + r * s2[i]) / (np.float32(1.0) + r)
 
-    _KERNEL["top2"] = top2
-    return top2
+    @njit(boundscheck=False, error_model="numpy", cache=False)
+    def topk_mix(block, k, out):  # pragma: no cover - compiled
+        n_users, n_experts, n_items = block.shape[0], block.shape[1] // 2, block.shape[2]
+        m = np.empty((k, n_items), np.float32)
+        p = np.empty((k, n_items), np.float32)
+        cur = np.empty(n_items, np.float32)
+        cur_s = np.empty(n_items, np.float32)
+        for b in range(n_users):
+            for j in range(k):
+                for i in range(n_items):
+                    m[j, i] = -np.inf
+                    p[j, i] = 0.0
+            for e in range(n_experts):
+                for i in range(n_items):
+                    cur[i] = block[b, e, i]
+                    cur_s[i] = block[b, n_experts + e, i]
+                for j in range(k):
+                    for i in range(n_items):
+                        held = m[j, i]
+                        held_s = p[j, i]
+                        came = cur[i]
+                        came_s = cur_s[i]
+                        if came > held:  # the newcomer takes level j, the holder moves down
+                            m[j, i] = came
+                            p[j, i] = came_s
+                            cur[i] = held
+                            cur_s[i] = held_s
+            for i in range(n_items):
+                num = np.float32(0.0)
+                den = np.float32(0.0)
+                for j in range(k):
+                    w = np.exp(m[j, i] - m[0, i])
+                    num += w * p[j, i]
+                    den += w
+                out[b, i] = num / den
+
+    _KERNEL["topk"] = topk_mix
+    return topk_mix

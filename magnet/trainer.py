@@ -305,11 +305,7 @@ class Trainer:
                 self._warmup_epoch(order)
                 loop.epoch = epoch
                 loop.elapsed = time.perf_counter() - start
-                if snapshot is not None and self.dist.is_main:
-                    save_snapshot(snapshot, loop=loop, model=self.model, best_state=best_state,
-                                  optimizer=self.optimizer, controller_state=self.controller.state_dict(),
-                                  generator=self.generator, fingerprint=self.data.fingerprint,
-                                  config=self.config.to_dict())
+                self._save_snapshot(snapshot, loop, best_state)
                 continue
             stats, step_params = [], []
             for index in self._batches(order):
@@ -347,11 +343,7 @@ class Trainer:
                                  f"at epoch {loop.best_epoch}")
                         loop.stopped = True
             loop.elapsed = time.perf_counter() - start
-            if snapshot is not None and self.dist.is_main:
-                save_snapshot(snapshot, loop=loop, model=self.model, best_state=best_state,
-                              optimizer=self.optimizer, controller_state=self.controller.state_dict(),
-                              generator=self.generator, fingerprint=self.data.fingerprint,
-                              config=self.config.to_dict())
+            self._save_snapshot(snapshot, loop, best_state)
             if loop.stopped:
                 break
         self.model.load_state_dict(best_state)
@@ -378,6 +370,15 @@ class Trainer:
             neg = self.sampler.sample(users)
             self.step(users.to(self.device), pos.to(self.device), neg.to(self.device), params,
                       base_only=True)
+
+    def _save_snapshot(self, snapshot: Path | None, loop: LoopState,
+                       best_state: dict[str, torch.Tensor] | None) -> None:
+        """Save the loop state after an epoch (main process only; no-op without ``snapshot``)."""
+        if snapshot is not None and self.dist.is_main:
+            save_snapshot(snapshot, loop=loop, model=self.model, best_state=best_state,
+                          optimizer=self.optimizer, controller_state=self.controller.state_dict(),
+                          generator=self.generator, fingerprint=self.data.fingerprint,
+                          config=self.config.to_dict())
 
     @staticmethod
     def _trace_rows(epoch: int, step_params: list[tuple[StepParams, float]],

@@ -173,11 +173,11 @@ def evaluate_checkpoint(path: str | Path, device: str = "cpu", cache_encoded: bo
     data = dataset_for_checkpoint(ckpt)
     graphs, image_feat, text_feat = model_inputs(ckpt.config, data, torch.device(device))
     image_feat, text_feat = ckpt.model.content_inputs(image_feat, text_feat)
+    pre = ckpt.model.precompute(graphs, image_feat, text_feat)
     if cache_encoded:
-        with torch.no_grad():
-            write_encoded(ckpt.path, ckpt.model.encode(graphs, image_feat, text_feat).h)
+        write_encoded(ckpt.path, pre.h)
     metrics = evaluate_model(ckpt.model, ckpt.config, data, graphs, image_feat, text_feat,
-                             ("valid", "test"), device)
+                             ("valid", "test"), device, pre=pre)
     return ckpt, metrics
 
 

@@ -25,7 +25,7 @@ from .errors import ConfigError
 from .evaluate import evaluate, popularity_buckets
 from .graphs import GraphBundle, build_graphs
 from .losses import bpr_loss, info_nce, l2_reg
-from .model import EXPERT_NAMES, MAGNET, RouteParams
+from .model import EXPERT_NAMES, MAGNET, Precomputed, RouteParams
 from .model.router import load_balance_loss, normalized_entropy, routing_entropy
 from .routing import RoutingController, StepParams
 from .snapshot import LoopState, load_snapshot, save_snapshot
@@ -62,9 +62,10 @@ def model_inputs(config: RunConfig, data: Dataset, device: torch.device
 def evaluate_model(model: MAGNET, config: RunConfig, data: Dataset, graphs: GraphBundle,
                    image_feat: torch.Tensor | None, text_feat: torch.Tensor | None,
                    splits: tuple[str, ...], device: torch.device | str,
-                   buckets: np.ndarray | None = None) -> dict[str, dict]:
-    """Full-ranking metrics of ``model`` on ``splits`` of ``data`` (one pass of scores)."""
-    pre = model.precompute(graphs, image_feat, text_feat)
+                   buckets: np.ndarray | None = None, pre: Precomputed | None = None) -> dict[str, dict]:
+    """Full-ranking metrics of ``model`` on ``splits`` of ``data`` (one pass of scores);
+    ``pre``: the model's :meth:`~MAGNET.precompute` of these inputs if already made."""
+    pre = pre if pre is not None else model.precompute(graphs, image_feat, text_feat)
     if buckets is None:
         buckets = popularity_buckets(data.train, data.n_items, config.graph.tail_quantile)
     return evaluate(lambda users: model.score_users(pre, users), data.n_users, data.n_items, data.train,

@@ -11,13 +11,15 @@ router logits and the 9 base-shifted expert scores of a user block against an it
 from ONE matmul, [B, 3d+10] × [3d+10, 18·I_c]. Because the Top-K gates sum to one,
 Σ_e g_e (s_e + base) = base + Σ_e g_e s_e: the base needs no pass of its own.
 
-The Top-K softmax is then taken over the experts axis of a [B, 9, I_c] tile with vectorised
-elementwise operations (no per-pair top-k, no boolean masks): the K-th largest logit is found
-by K-1 rounds of "push the current maximum down, take the maximum again", and the gates are
-exp(z − z_max) over the logits at or above it, normalised. Tiles of a few hundred users × items keep the [B, 18, I_c]
-block in cache; on a 2-core CPU this is several times faster than materialising [9, B, I]
-logits and scores and calling ``topk`` across them, and it gives the same numbers (float32
-rounding apart; an exact tie at the K-th logit keeps every tied expert).
+The Top-K softmax is then taken over the experts axis of each [B, 9, I_c] tile, either by a
+numba-compiled kernel (evaluation batches on CPU: a running top-K per item, one pass) or with
+vectorised elementwise operations (no per-pair top-k, no boolean masks): the K-th largest logit
+is found by K-1 rounds of "push the current maximum down, take the maximum again", and the
+gates are exp(z − z_max) over the logits at or above it, normalised. Tiles of a few hundred
+users × items keep the [B, 18, I_c] block in cache; on a 2-core CPU this is several times
+faster than materialising [9, B, I] logits and scores and calling ``topk`` across them, and it
+gives the same numbers (float32 rounding apart; on an exact tie at the K-th logit the
+elementwise path keeps every tied expert, the kernel the earlier ones).
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ class CatalogueScorer:
                  tile_users: int | None = None, tile_items: int | None = None) -> None:
         n_items, width = items.shape
         on_cpu = items.device.type == "cpu"
-        self.k = max(1, min(int(k), N_EXPERTS))
+        self.k = _clamp_k(k)
         self.tau = float(tau)
         self.n_items = n_items
         self.tile_users = tile_users or (CPU_TILE_USERS if on_cpu else 1 << 30)
@@ -75,6 +77,10 @@ class CatalogueScorer:
             ], dim=-1)
             tile = torch.cat([logit_rows, score_rows]).reshape(2 * N_EXPERTS * ic, width + 1 + N_EXPERTS)
             self.tiles.append((start, ic, tile.T.contiguous()))  # [3d+10, 18·Ic]
+
+    def matches(self, tau: float, k: int) -> bool:
+        """Whether this scorer was built for routing temperature ``tau`` and Top-``k``."""
+        return (self.tau, self.k) == (float(tau), _clamp_k(k))
 
     def user_rows(self, hu: torch.Tensor) -> torch.Tensor:
         """[B, 3d+10] user vectors [h_u, 1, ζ_u] for channels hu [B, 3d]."""
@@ -124,6 +130,11 @@ class CatalogueScorer:
                     kernel(block.numpy(), self.k, mixed.numpy())
                     out[u0:u0 + n, start:start + ic] = mixed
         return out
+
+
+def _clamp_k(k: int) -> int:
+    """Top-K as used: between 1 and the number of experts."""
+    return max(1, min(int(k), N_EXPERTS))
 
 
 #: Smallest user batch that uses the compiled Top-K kernel (its first call compiles, ~0.7 s).

@@ -185,7 +185,7 @@ class MAGNET(nn.Module):
         largest logits alone, so the full softmax over the 9 experts is never formed."""
         if items is None and self.use_experts and pre.scorer is not None:
             route = self.eval_route()
-            if (pre.scorer.tau, pre.scorer.k) != (route.tau, max(1, min(route.k, N_EXPERTS))):
+            if not pre.scorer.matches(route.tau, route.k):
                 pre.scorer = self.catalogue_scorer(pre)  # the route changed since precompute
             return pre.scorer.scores(pre.flat[users])
         item_nodes = (torch.arange(self.n_items, device=users.device) if items is None else items) + self.n_users

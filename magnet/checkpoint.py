@@ -229,7 +229,8 @@ def build_model(info: dict[str, Any], config: RunConfig) -> MAGNET:
 # Fields added to RunConfig after format_version 1 was first written, with the value that
 # rebuilds a checkpoint saved before they existed (a missing field would take today's default).
 LEGACY_DEFAULTS: dict[str, dict[str, object]] = {
-    "model": {"feature_dim": 0, "expert_kind": "mlp", "detach_expert_behaviour": False},
+    "model": {"feature_dim": 0, "expert_kind": "mlp", "detach_expert_behaviour": False,
+              "router_rank": 0},
     "train": {"content_weight_decay": 0.0},
 }
 

@@ -52,6 +52,7 @@ class ModelConfig:
     learn_fusion_gamma: bool = True  # False: γ stays at fusion_gamma_init (0 = base is pure LightGCN)
     vc_tau: float = 0.2  # InfoNCE temperature of the view-contrastive loss
     init_std: float = 0.1  # std of the ID-embedding initialisation
+    router_rank: int = 32  # router's bilinear term in a learned rank-r subspace of [h] (0 = diagonal over all 3d)
 
 
 @dataclass
@@ -215,6 +216,7 @@ def validate_config(cfg: RunConfig) -> None:
         (cfg.routing.switch_mode in ("trigger", "fixed"), "routing.switch_mode must be trigger or fixed"),
         (1 <= cfg.routing.k_cov <= 9 and 1 <= cfg.routing.k_spec <= 9, "routing K must be in 1..9"),
         (cfg.routing.tau_cov > 0 and cfg.routing.tau_spec > 0, "routing temperatures must be positive"),
+        (cfg.model.router_rank >= 0, "model.router_rank must be >= 0 (0 = full-width diagonal router)"),
         (0.0 <= cfg.routing.ema < 1.0, "routing.ema must be in [0, 1)"),
         (cfg.routing.window >= 1, "routing.window must be >= 1"),
         (cfg.routing.ramp_steps >= 0, "routing.ramp_steps must be >= 0"),

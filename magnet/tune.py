@@ -88,6 +88,8 @@ SEARCH_SPACE: tuple[Param, ...] = (
           why="expert projections: a learned per-dimension metric, or a residual 2-layer MLP"),
     Param("model.expert_hidden", "categorical", choices=(16, 32, 64),
           why="width of each expert's projection MLP (used by expert_kind mlp only)"),
+    Param("model.router_rank", "categorical", choices=(0, 16, 32, 64),
+          why="rank of the router's bilinear term (0 = diagonal over all 3d dims; 32 halves catalogue scoring)"),
     Param("model.fusion_gamma_init", "categorical", choices=(0.0, 0.1),
           why="initial fusion scalar γ of h^B = h^B_int + γ·h^B_aug"),
     Param("model.learn_fusion_gamma", "categorical", choices=(True, False),
@@ -131,7 +133,7 @@ VARIANT_PINNED: dict[str, tuple[str, ...]] = {
     "no_routing_reg": ("routing.lb_weight", "routing.conf_weight"),
     "no_view_contrastive": ("train.vc_weight",),
     "fixed_switch": (),
-    "behaviour_only": ("model.expert_kind", "model.expert_hidden", "model.fusion_gamma_init",
+    "behaviour_only": ("model.expert_kind", "model.expert_hidden", "model.router_rank", "model.fusion_gamma_init",
                        "model.learn_fusion_gamma", "train.content_weight_decay", "train.expert_lr_scale", "train.router_lr_scale",
                        "train.expert_weight_decay", "train.vc_weight", "graph.", "routing."),
 }

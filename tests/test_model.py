@@ -8,7 +8,7 @@ from magnet.graphs import build_graphs
 from magnet.model import MAGNET, RouteParams
 
 
-def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp"):
+def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp", router_rank: int = 0):
     rng = np.random.default_rng(seed)
     n_users, n_items = 12, 20
     pairs = {(int(u), int(i)) for u, i in zip(rng.integers(0, n_users, 80), rng.integers(0, n_items, 80))}
@@ -19,6 +19,7 @@ def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp"):
     cfg.model.embedding_dim = 8
     cfg.model.expert_hidden = 6
     cfg.model.expert_kind = expert_kind
+    cfg.model.router_rank = router_rank  # 0: full-width (the 24-d toy is under the default 32)
     cfg.graph.knn_k = 3
     torch.manual_seed(seed)
     model = MAGNET(n_users, n_items, cfg, 7, 5)
@@ -35,9 +36,10 @@ def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp"):
     return model, graphs, feats
 
 
-@pytest.mark.parametrize("variant, kind", [("full", "mlp"), ("full", "diagonal"), ("behaviour_only", "mlp")])
-def test_scoring_paths_agree(variant, kind):
-    model, graphs, feats = toy(variant, expert_kind=kind)
+@pytest.mark.parametrize("variant, kind, rank", [("full", "mlp", 0), ("full", "diagonal", 0), ("full", "diagonal", 5),
+                                                 ("full", "mlp", 5), ("behaviour_only", "mlp", 0)])
+def test_scoring_paths_agree(variant, kind, rank):
+    model, graphs, feats = toy(variant, expert_kind=kind, router_rank=rank)
     pre = model.precompute(graphs, *feats)
     users = torch.tensor([0, 3, 7])
     full = model.score_users(pre, users)  # [3, 20]
@@ -49,9 +51,9 @@ def test_scoring_paths_agree(variant, kind):
     torch.testing.assert_close(pairs.score.detach().reshape(3, 20), full, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "diagonal"])
-def test_additive_decomposition_is_exact(kind):
-    model, graphs, feats = toy("full", expert_kind=kind)
+@pytest.mark.parametrize("kind, rank", [("mlp", 0), ("diagonal", 0), ("diagonal", 5)])
+def test_additive_decomposition_is_exact(kind, rank):
+    model, graphs, feats = toy("full", expert_kind=kind, router_rank=rank)
     pre = model.precompute(graphs, *feats)
     items = torch.arange(20)
     parts = model.decompose(pre, 5, items)

@@ -137,6 +137,7 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path: Path, capsys: pytest.Captur
 
 def fixed_params() -> dict[str, object]:
     return {"model.expert_kind": "mlp", "model.expert_hidden": 32, "train.content_weight_decay": 0.3,
+            "model.router_rank": 16,
             "model.fusion_gamma_init": 0.0, "model.learn_fusion_gamma": False,
             "train.lr": 2e-3, "train.expert_lr_scale": 0.5,
             "train.router_lr_scale": 4.0, "train.expert_weight_decay": 0.01, "train.reg_weight": 1e-5,
@@ -158,6 +159,7 @@ def test_suggest_config_sets_dotted_paths() -> None:
     assert config.routing.ramp_steps == 150 and config.routing.lb_weight == 0.02
     assert config.routing.conf_weight == 0.005
     assert config.model.fusion_gamma_init == 0.0 and config.model.learn_fusion_gamma is False
+    assert config.model.router_rank == 16
     assert isinstance(config.graph.knn_k, int) and isinstance(config.train.lr, float)
     assert config.train.epochs == 2 and config.model.embedding_dim == 16  # untuned fields from base
     assert base.train.lr == RunConfig().train.lr  # base not modified

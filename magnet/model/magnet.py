@@ -76,7 +76,7 @@ class MAGNET(nn.Module):
         self.encoder = DualViewEncoder(n_users, n_items, mc, config.graph, image_dim, text_dim)
         if self.use_experts:
             self.experts = make_experts(mc.expert_kind, mc.embedding_dim, mc.expert_hidden)
-            self.router = BilinearRouter(mc.embedding_dim)
+            self.router = BilinearRouter(mc.embedding_dim, rank=mc.router_rank)
         # Routing settings the model is evaluated with (set by the trainer, saved with the weights).
         self.register_buffer("eval_tau", torch.tensor(float(config.routing.tau_cov)))
         self.register_buffer("eval_k", torch.tensor(int(config.routing.k_cov)))
@@ -171,7 +171,8 @@ class MAGNET(nn.Module):
             weights[:, :d] += 1.0  # the base ⟨h^B_u, h^B_i⟩ rides on every expert (gates sum to 1)
         route = self.eval_route()
         r = self.router
-        return CatalogueScorer(pre.flat[self.n_users:], r.q, r.a, r.b, r.c, weights, route.tau, route.k)
+        return CatalogueScorer(pre.flat[self.n_users:], r.q, r.a, r.b, r.c, weights, route.tau, route.k,
+                               proj=r.proj if r.rank else None)
 
     @torch.no_grad()
     def score_users(self, pre: Precomputed, users: torch.Tensor,

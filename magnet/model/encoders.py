@@ -15,6 +15,7 @@ from torch import nn
 
 from ..config import GraphConfig, ModelConfig
 from ..graphs import GraphBundle, spmm
+from ..propagation import mean_of_hops
 
 
 def pca_basis(x: torch.Tensor, k: int, seed: int = 0, n_iter: int = 4, oversample: int = 10
@@ -46,12 +47,9 @@ def reduced_dim(feature_dim: int, raw_dim: int, n_items: int) -> int:
 
 
 def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor:
-    """LightGCN: mean of [x, Âx, Â²x, …] over ``n_layers`` hops; adj [N, N], x [N, d] → [N, d]."""
-    total = x
-    for _ in range(n_layers):
-        x = spmm(adj, x)
-        total = total + x
-    return total / (n_layers + 1)
+    """LightGCN: mean of [x, Âx, Â²x, …] over ``n_layers`` hops; adj [N, N] symmetric, x [N, d]
+    → [N, d] (one autograd function, see :mod:`magnet.propagation`)."""
+    return mean_of_hops(adj, x, n_layers)
 
 
 #: Precompute the propagated feature basis (see :class:`ContentBasis`) when it holds at most

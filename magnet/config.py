@@ -44,6 +44,7 @@ class ModelConfig:
     feature_dim: int = 256  # PCA width of raw item features before W_A, W_S (0 = no reduction)
     expert_kind: str = "diagonal"  # "diagonal" (a learned metric per expert×modality) or "mlp"
     expert_hidden: int = 64  # hidden width of each expert's 2-layer projection MLP
+    router_rank: int = 32  # router's bilinear term in a learned rank-r subspace of [h] (0 = diagonal over all 3d)
     use_experts: bool = True  # False = behaviour_only (LightGCN score only)
     use_aug_view: bool = True  # content-augmented view + multimodal channels
     residual_base: bool = True  # score = <h^B_u,h^B_i> + sum_e g_e s_e
@@ -52,7 +53,6 @@ class ModelConfig:
     learn_fusion_gamma: bool = True  # False: γ stays at fusion_gamma_init (0 = base is pure LightGCN)
     vc_tau: float = 0.2  # InfoNCE temperature of the view-contrastive loss
     init_std: float = 0.1  # std of the ID-embedding initialisation
-    router_rank: int = 32  # router's bilinear term in a learned rank-r subspace of [h] (0 = diagonal over all 3d)
 
 
 @dataclass
@@ -208,6 +208,7 @@ def validate_config(cfg: RunConfig) -> None:
         (cfg.model.expert_hidden > 0, "model.expert_hidden must be positive"),
         (cfg.model.expert_kind in ("mlp", "diagonal"), "model.expert_kind must be mlp or diagonal"),
         (cfg.model.feature_dim >= 0, "model.feature_dim must be >= 0 (0 = no reduction)"),
+        (cfg.model.router_rank >= 0, "model.router_rank must be >= 0 (0 = full-width diagonal router)"),
         (cfg.graph.n_ui_layers >= 0, "graph.n_ui_layers must be >= 0"),
         (cfg.graph.n_mm_layers >= 0, "graph.n_mm_layers must be >= 0"),
         (cfg.graph.knn_k > 0, "graph.knn_k must be positive"),
@@ -216,7 +217,6 @@ def validate_config(cfg: RunConfig) -> None:
         (cfg.routing.switch_mode in ("trigger", "fixed"), "routing.switch_mode must be trigger or fixed"),
         (1 <= cfg.routing.k_cov <= 9 and 1 <= cfg.routing.k_spec <= 9, "routing K must be in 1..9"),
         (cfg.routing.tau_cov > 0 and cfg.routing.tau_spec > 0, "routing temperatures must be positive"),
-        (cfg.model.router_rank >= 0, "model.router_rank must be >= 0 (0 = full-width diagonal router)"),
         (0.0 <= cfg.routing.ema < 1.0, "routing.ema must be in [0, 1)"),
         (cfg.routing.window >= 1, "routing.window must be >= 1"),
         (cfg.routing.ramp_steps >= 0, "routing.ramp_steps must be >= 0"),

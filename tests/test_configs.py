@@ -27,5 +27,7 @@ def test_ml100k_config_is_the_valid_selected_one():
     assert (config.train.content_weight_decay, config.train.vc_weight, config.train.reg_weight) == (0.1, 0.0, 1e-3)
     assert config.train.warmup_epochs == 80 and config.graph.aug_weight == 0.1
     assert config.model.fusion_gamma_init == 0.0 and config.model.learn_fusion_gamma is False
+    assert config.model.router_rank == 0  # the router its three-seed results were measured with
     config.model.fusion_gamma_init, config.model.learn_fusion_gamma = 0.1, True
+    config.model.router_rank = defaults.model.router_rank
     assert config.model == defaults.model and config.routing == defaults.routing

@@ -34,6 +34,14 @@ class GraphConfig:
     tail_quantile: float = 0.2  # items with training degree in this lowest share are "tail"
     tail_boost: float = 2.0  # multiplier on the content edges of tail items
     aug_weight: float = 1.0  # weight of the item-item block in the augmented view
+    # What carries the content channels A and S: "features" (projected item features W_A x,
+    # W_S x propagated on the augmented view, as specified) or "id_graph" (LATTICE/FREEDOM
+    # style: ID embeddings propagated on the interaction graph plus that modality's own kNN
+    # item-item edges; image kNN for A, text kNN for S).
+    content_channels: str = "features"
+    id_graph_tables: str = "own"  # id_graph: "own" (new tables E_A, E_S) or "shared" (the behaviour table)
+    id_graph_weight: float = 1.0  # id_graph: weight of the modality's kNN block before renormalising
+    id_graph_features: bool = False  # id_graph: also add the projected-feature term of "features"
 
 
 @dataclass
@@ -227,6 +235,10 @@ def validate_config(cfg: RunConfig) -> None:
         (0 <= cfg.train.warmup_epochs < cfg.train.epochs, "train.warmup_epochs must be in [0, epochs)"),
         (cfg.train.eval_every >= 1, "train.eval_every must be >= 1"),
         (len(cfg.train.topks) > 0, "train.topks must not be empty"),
+        (cfg.graph.content_channels in ("features", "id_graph"),
+         "graph.content_channels must be features or id_graph"),
+        (cfg.graph.id_graph_tables in ("own", "shared"), "graph.id_graph_tables must be own or shared"),
+        (cfg.graph.id_graph_weight >= 0.0, "graph.id_graph_weight must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:

@@ -24,6 +24,10 @@ class GraphBundle:
         user_mean: D_u^-1 R, averages a user's training items [n_users, n_items] (None for behaviour-only).
         user_mean_t: its transpose [n_items, n_users], kept for the backward pass of :func:`spmm`.
         item_item: S_I, the mixed, tail-boosted content graph [n_items, n_items] (None likewise).
+        augmented_image, augmented_text: with ``content_channels="id_graph"``, the bipartite graph
+            plus ``id_graph_weight``·S_A (resp. S_S), the tail-boosted kNN graph of that modality
+            alone, renormalised [N, N]; the A and S channels propagate ID embeddings on them
+            (None otherwise).
     """
 
     n_users: int
@@ -33,11 +37,14 @@ class GraphBundle:
     user_mean: torch.Tensor | None = None
     item_item: torch.Tensor | None = None
     user_mean_t: torch.Tensor | None = None
+    augmented_image: torch.Tensor | None = None
+    augmented_text: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "GraphBundle":
         move = (lambda t: None if t is None else t.to(device))
         return GraphBundle(self.n_users, self.n_items, move(self.interaction), move(self.augmented),
-                           move(self.user_mean), move(self.item_item), move(self.user_mean_t))
+                           move(self.user_mean), move(self.item_item), move(self.user_mean_t),
+                           move(self.augmented_image), move(self.augmented_text))
 
 
 class _SparseMM(torch.autograd.Function):
@@ -163,11 +170,32 @@ def content_graph(image_feat: np.ndarray, text_feat: np.ndarray, train: np.ndarr
     return rows, cols, merged * boost
 
 
+def modality_graph(features: np.ndarray, train: np.ndarray, cfg: GraphConfig
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kNN graph of one modality's item features [n_items, d] (:func:`knn_graph`, ``knn_k``
+    neighbours) with tail items' edges boosted as in :func:`content_graph` (COO)."""
+    rows, cols, vals = knn_graph(features, cfg.knn_k)
+    tail = tail_items(train, features.shape[0], cfg.tail_quantile)
+    boost = np.where(tail[rows] | tail[cols], cfg.tail_boost, 1.0)
+    return rows, cols, vals * boost
+
+
+def augmented_adjacency(train: np.ndarray, n_users: int, n_items: int, item_rows: np.ndarray,
+                        item_cols: np.ndarray, item_vals: np.ndarray, weight: float) -> torch.Tensor:
+    """D^-1/2 (A + weight·S) D^-1/2 as CSR [N, N]: the bipartite graph of ``train`` plus the
+    item–item block S given as COO over item ids, renormalised together."""
+    n = n_users + n_items
+    br, bc, bv = bipartite_entries(train, n_users)
+    rows = np.concatenate([br, item_rows + n_users])
+    cols = np.concatenate([bc, item_cols + n_users])
+    vals = np.concatenate([bv, item_vals * weight])
+    return _csr(*sym_normalize(rows, cols, vals, n), (n, n))
+
+
 def build_graphs(train: np.ndarray, n_users: int, n_items: int, cfg: GraphConfig,
                  image_feat: np.ndarray | None = None, text_feat: np.ndarray | None = None,
                  with_content: bool = True) -> GraphBundle:
     """Build every operator of spec §2 for the training pairs ``train`` [n, 2]."""
-    n = n_users + n_items
     interaction = normalized_adjacency(train, n_users, n_items)
     if not with_content:
         return GraphBundle(n_users, n_items, interaction)
@@ -175,13 +203,14 @@ def build_graphs(train: np.ndarray, n_users: int, n_items: int, cfg: GraphConfig
         raise ValueError("the content-augmented view needs image and text features")
     ri, ci, vi = content_graph(image_feat, text_feat, train, cfg)
     item_item = _csr(ri, ci, vi, (n_items, n_items))
-    br, bc, bv = bipartite_entries(train, n_users)
-    rows = np.concatenate([br, ri + n_users])
-    cols = np.concatenate([bc, ci + n_users])
-    vals = np.concatenate([bv, vi * cfg.aug_weight])
-    augmented = _csr(*sym_normalize(rows, cols, vals, n), (n, n))
+    augmented = augmented_adjacency(train, n_users, n_items, ri, ci, vi, cfg.aug_weight)
+    per_modality: list[torch.Tensor | None] = [None, None]
+    if cfg.content_channels == "id_graph":
+        per_modality = [augmented_adjacency(train, n_users, n_items, *modality_graph(feat, train, cfg),
+                                            cfg.id_graph_weight) for feat in (image_feat, text_feat)]
     deg_u = np.bincount(train[:, 0], minlength=n_users).astype(np.float64)
     weights = 1.0 / np.maximum(deg_u[train[:, 0]], 1.0)
     user_mean = _csr(train[:, 0], train[:, 1], weights, (n_users, n_items))
     user_mean_t = _csr(train[:, 1], train[:, 0], weights, (n_items, n_users))
-    return GraphBundle(n_users, n_items, interaction, augmented, user_mean, item_item, user_mean_t)
+    return GraphBundle(n_users, n_items, interaction, augmented, user_mean, item_item, user_mean_t,
+                       *per_modality)

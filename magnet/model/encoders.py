@@ -4,6 +4,12 @@ Produces three channels for every node (users first, then items):
 B (behaviour: LightGCN on the interaction view, lightly fused with the same ID
 embeddings propagated on the content-augmented view), A (appearance) and S (semantics:
 projected item features, users as the mean of their items, propagated on the augmented view).
+
+With ``graph.content_channels="id_graph"`` A and S are built as in LATTICE/FREEDOM instead: ID
+embeddings E_A, E_S [N, d] (``id_graph_tables="own"``; or the behaviour table itself, "shared")
+propagated ``n_ui_layers`` hops on the interaction graph augmented with that modality's own kNN
+item–item edges (:attr:`GraphBundle.augmented_image` / ``augmented_text``), optionally plus the
+projected-feature term above (``id_graph_features``). The channel layout [3, N, d] is the same.
 """
 from __future__ import annotations
 
@@ -121,7 +127,12 @@ class Channels:
 
 
 class DualViewEncoder(nn.Module):
-    """ID embeddings + feature projections W_A, W_S + the learnable fusion scalar γ."""
+    """ID embeddings + feature projections W_A, W_S + the learnable fusion scalar γ (+ the ID
+    tables E_A, E_S of ``content_channels="id_graph"`` with ``id_graph_tables="own"``).
+
+    The projections and the feature PCA exist only when the channels use features
+    (``"features"``, or ``"id_graph"`` with ``id_graph_features``), so every parameter gets a
+    gradient (DistributedDataParallel requires it)."""
 
     def __init__(self, n_users: int, n_items: int, model_cfg: ModelConfig, graph_cfg: GraphConfig,
                  image_dim: int | None, text_dim: int | None) -> None:
@@ -131,9 +142,12 @@ class DualViewEncoder(nn.Module):
         self.graph_cfg = graph_cfg
         self.use_aug_view = model_cfg.use_aug_view
         self.embedding = nn.Parameter(torch.randn(n_users + n_items, d) * model_cfg.init_std)
+        self.id_graph = self.use_aug_view and graph_cfg.content_channels == "id_graph"
+        self.uses_features = self.use_aug_view and (not self.id_graph or graph_cfg.id_graph_features)
         if self.use_aug_view:
             if image_dim is None or text_dim is None:
                 raise ValueError("the content-augmented view needs image and text feature sizes")
+        if self.uses_features:
             self.image_in = reduced_dim(model_cfg.feature_dim, image_dim, n_items)
             self.text_in = reduced_dim(model_cfg.feature_dim, text_dim, n_items)
             # PCA of the raw features where reduced (fitted once, stored with the weights).
@@ -143,6 +157,11 @@ class DualViewEncoder(nn.Module):
                     self.register_buffer(f"{name}_basis", torch.zeros(raw, width))
             self.proj_image = nn.Linear(self.image_in, d)
             self.proj_text = nn.Linear(self.text_in, d)
+        if self.id_graph and graph_cfg.id_graph_tables == "own":
+            # Same initialisation as the behaviour table.
+            self.embedding_image = nn.Parameter(torch.randn(n_users + n_items, d) * model_cfg.init_std)
+            self.embedding_text = nn.Parameter(torch.randn(n_users + n_items, d) * model_cfg.init_std)
+        if self.use_aug_view:
             # A parameter either way (same state-dict key); frozen when not learned.
             self.gamma = nn.Parameter(torch.tensor(float(model_cfg.fusion_gamma_init)),
                                       requires_grad=model_cfg.learn_fusion_gamma)
@@ -192,13 +211,44 @@ class DualViewEncoder(nn.Module):
         else:
             b_aug = propagate(graphs.augmented, self.embedding, cfg.n_ui_layers)
             h_b = b_int + self.gamma * b_aug
+        if self.id_graph:
+            return Channels(h_b, b_int, b_aug, self._id_graph_content(graphs, image_feat, text_feat))
+        return Channels(h_b, b_int, b_aug, self._feature_content(graphs, image_feat, text_feat))
+
+    def id_graph_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ID tables [N, d] that the A and S channels propagate (id_graph only)."""
+        if hasattr(self, "embedding_image"):
+            return self.embedding_image, self.embedding_text
+        return self.embedding, self.embedding
+
+    def _id_graph_content(self, graphs: GraphBundle, image_feat: torch.Tensor | None,
+                          text_feat: torch.Tensor | None) -> Callable[[torch.Tensor | None], torch.Tensor]:
+        """[h_A, h_S] [n, 2d] of any nodes for ``content_channels="id_graph"``:
+        propagate(Â_aug,A, E_A) and propagate(Â_aug,S, E_S), plus the projected-feature term
+        when ``id_graph_features``."""
+        if graphs.augmented_image is None or graphs.augmented_text is None:
+            raise ValueError('content_channels="id_graph" needs the per-modality augmented graphs '
+                             "(build_graphs with the same graph config)")
+        layers = self.graph_cfg.n_ui_layers
+        e_a, e_s = self.id_graph_tables()
+        content = torch.cat([propagate(graphs.augmented_image, e_a, layers),
+                             propagate(graphs.augmented_text, e_s, layers)], dim=1)  # [N, 2d]
+        if not self.uses_features:
+            return lambda nodes: content if nodes is None else content.index_select(0, nodes)
+        features = self._feature_content(graphs, image_feat, text_feat)
+        return lambda nodes: (content if nodes is None else content.index_select(0, nodes)) + features(nodes)
+
+    def _feature_content(self, graphs: GraphBundle, image_feat: torch.Tensor, text_feat: torch.Tensor
+                         ) -> Callable[[torch.Tensor | None], torch.Tensor]:
+        """[h_A, h_S] [n, 2d] of any nodes from the projected features (``"features"``)."""
+        cfg = self.graph_cfg
         basis = self.content_basis(graphs, image_feat, text_feat)
         if basis is not None:
-            return Channels(h_b, b_int, b_aug, lambda nodes: self._project_basis(basis.z, nodes))
+            return lambda nodes: self._project_basis(basis.z, nodes)
         items = torch.cat([self.proj_image(image_feat), self.proj_text(text_feat)], dim=1)  # [I, 2d]
         users = spmm(graphs.user_mean, items, graphs.user_mean_t)  # [U, 2d]
         content = propagate(graphs.augmented, torch.cat([users, items]), cfg.n_mm_layers)  # [N, 2d]
-        return Channels(h_b, b_int, b_aug, lambda nodes: content if nodes is None else content[nodes])
+        return lambda nodes: content if nodes is None else content[nodes]
 
     def content_basis(self, graphs: GraphBundle, image_feat: torch.Tensor, text_feat: torch.Tensor
                       ) -> ContentBasis | None:

@@ -142,11 +142,13 @@ class TrainingObjective(nn.Module):
         ch = model.encode(self.graphs, self.image_feat, self.text_feat)
         emb = model.encoder.embedding
         nu = model.n_users
-        reg = cfg.train.reg_weight * l2_reg(emb[users], emb[pos + nu], emb[neg + nu])
+        # One index_select per table, split afterwards: each gather's backward scatters into a
+        # fresh dense [N, d] gradient, so three gathers cost three of those plus their sums.
+        reg = cfg.train.reg_weight * l2_reg(*emb.index_select(0, torch.cat([users, pos + nu, neg + nu])).split(n))
         zero = torch.zeros((), device=users.device)
         if base_only:
-            h_b = ch.h_b
-            base = (h_b[torch.cat([users, users])] * h_b[torch.cat([pos, neg]) + nu]).sum(-1)
+            rows = ch.h_b.index_select(0, torch.cat([users, users, pos + nu, neg + nu]))
+            base = (rows[:2 * n] * rows[2 * n:]).sum(-1)
             bpr = bpr_loss(base[:n], base[n:])
             loss = bpr + reg
             scalars = torch.stack([loss, bpr, zero, zero, zero, reg, zero, zero]).detach()
@@ -158,8 +160,11 @@ class TrainingObjective(nn.Module):
         if cfg.train.vc_weight > 0 and ch.b_augmented is not None:
             u_nodes = torch.unique(users)
             i_nodes = torch.unique(pos) + nu
-            vc = (info_nce(ch.b_interaction[u_nodes], ch.b_augmented[u_nodes], cfg.model.vc_tau)
-                  + info_nce(ch.b_interaction[i_nodes], ch.b_augmented[i_nodes], cfg.model.vc_tau))
+            nodes, k = torch.cat([u_nodes, i_nodes]), len(u_nodes)
+            z_int = ch.b_interaction.index_select(0, nodes)
+            z_aug = ch.b_augmented.index_select(0, nodes)
+            vc = (info_nce(z_int[:k], z_aug[:k], cfg.model.vc_tau)
+                  + info_nce(z_int[k:], z_aug[k:], cfg.model.vc_tau))
         lb = entropy_term = h = pair_entropy = zero
         shares = gates_mean = torch.zeros(len(EXPERT_NAMES), device=users.device)
         if out.probs is not None:

@@ -218,8 +218,8 @@ class Trainer:
         self.buckets = popularity_buckets(data.train, data.n_items, config.graph.tail_quantile)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        """Adam with four parameter groups: ID embeddings and fusion (no decay; their L2 is
-        the batch ``reg_weight`` term), content projections W_A/W_S, experts, router."""
+        """Adam (fused) with four parameter groups: ID embeddings and fusion (no decay; their L2
+        is the batch ``reg_weight`` term), content projections W_A/W_S, experts, router."""
         tc = self.config.train
         named = list(self.model.named_parameters())
         content = [p for n, p in named if n.startswith(("encoder.proj_image.", "encoder.proj_text."))]
@@ -235,7 +235,9 @@ class Trainer:
                            "weight_decay": tc.expert_weight_decay})
         if router:
             groups.append({"params": router, "lr": tc.lr * tc.router_lr_scale})
-        return torch.optim.Adam(groups)
+        # fused: one kernel per parameter instead of ~6 elementwise passes (the 26k × 64
+        # embedding's update was ~4 ms of a 15 ms behaviour-only step on Baby at 2 threads).
+        return torch.optim.Adam(groups, fused=True)
 
     # ------------------------------------------------------------------ one step
     def step(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,

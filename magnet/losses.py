@@ -20,27 +20,43 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
     return _InfoNCE.apply(F.normalize(a, dim=-1) / tau, F.normalize(b, dim=-1))
 
 
+#: exp(logit) needs no max-shift when every logit is at most this (exp(60) ≈ 1e26, so row sums
+#: of up to 10⁶ terms stay far below float32's 3e38).
+_NO_SHIFT_BOUND = 60.0
+
+
 class _InfoNCE(torch.autograd.Function):
     """mean_r [logsumexp_c ⟨a_r, b_c⟩ − ⟨a_r, b_r⟩] for a, b [n, d]; gradients
-    ∂/∂a = (P − I) b / n and ∂/∂b = (P − I)ᵀ a / n with P = softmax(a bᵀ) by rows."""
+    ∂/∂a = (P − I) b / n and ∂/∂b = (P − I)ᵀ a / n with P = softmax(a bᵀ) by rows.
+
+    The [n, n] block is the only large tensor, so it is touched as few times as possible: the
+    rows of a and b have norms of at most 1/τ and 1 (normalised), so the logits are bounded by
+    ‖a_r‖·‖b_c‖ and, below :data:`_NO_SHIFT_BOUND`, exponentiated in place without the usual
+    max-shift; P is kept unnormalised (E = exp(a bᵀ) and its row sums t), and the backward
+    applies 1/t to [n, d] operands instead of dividing the [n, n] block:
+    P b = (E b) / t and Pᵀ a = Eᵀ (a / t)."""
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         logits = a @ b.T  # [n, n]
-        top = logits.amax(dim=1, keepdim=True)  # [n, 1]
-        probs = logits.sub_(top).exp_()  # unnormalised softmax, in place of the logits
-        total = probs.sum(dim=1, keepdim=True)  # [n, 1]
-        probs.div_(total)  # P, what the backward needs
-        ctx.save_for_backward(a, b, probs)
-        lse = top.squeeze(1) + total.squeeze(1).log()
+        bound = float(a.norm(dim=1).max() * b.norm(dim=1).max()) if len(a) else 0.0
+        if bound <= _NO_SHIFT_BOUND:
+            shift = torch.zeros(a.shape[0], 1, dtype=a.dtype, device=a.device)
+            exps = logits.exp_()  # E, in place of the logits
+        else:
+            shift = logits.amax(dim=1, keepdim=True)  # [n, 1]
+            exps = logits.sub_(shift).exp_()
+        total = exps.sum(dim=1, keepdim=True)  # [n, 1]
+        ctx.save_for_backward(a, b, exps, total)
+        lse = shift.squeeze(1) + total.squeeze(1).log()
         return (lse - (a * b).sum(1)).mean()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a, b, probs = ctx.saved_tensors
+        a, b, exps, total = ctx.saved_tensors
         scale = grad / a.shape[0]
-        grad_a = torch.addmm(b, probs, b, beta=-1.0).mul_(scale)  # (P b − b) / n
-        grad_b = torch.addmm(a, probs.T, a, beta=-1.0).mul_(scale)  # (Pᵀ a − a) / n
+        grad_a = (exps @ b).div_(total).sub_(b).mul_(scale)  # (P b − b) / n
+        grad_b = torch.addmm(a, exps.T, a / total, beta=-1.0).mul_(scale)  # (Pᵀ a − a) / n
         return grad_a, grad_b
 
 

@@ -31,3 +31,12 @@ def test_ml100k_config_is_the_valid_selected_one():
     config.model.fusion_gamma_init, config.model.learn_fusion_gamma = 0.1, True
     config.model.router_rank = defaults.model.router_rank
     assert config.model == defaults.model and config.routing == defaults.routing
+
+
+def test_baby_config_is_the_valid_selected_lightgcn():
+    """configs/baby.json = behaviour_only's selection on valid (docs/RESULTS.md, Baby section)."""
+    config = RunConfig.from_json_file(Path(__file__).resolve().parents[1] / "configs" / "baby.json")
+    assert config.variant == "behaviour_only"
+    assert (config.train.lr, config.train.reg_weight, config.train.epochs) == (1e-3, 1e-2, 400)
+    defaults = RunConfig()
+    assert config.model == defaults.model and config.graph == defaults.graph

@@ -95,7 +95,7 @@ class TrainConfig:
     router_lr_scale: float = 1.0  # lr multiplier of the router parameters
     expert_weight_decay: float = 0.1  # L2 weight decay on the expert projection MLPs
     content_weight_decay: float = 0.0  # L2 decay on the content projections W_A, W_S (ml100k: 1.0)
-    reg_weight: float = 1e-4
+    reg_weight: float = 1e-2  # L2 on the batch's ID embeddings (spec 1e-4; see docs/SPEC_AS_BUILT.md §6)
     vc_weight: float = 0.001  # spec 0.01; see docs/SPEC_AS_BUILT.md §6
     warmup_epochs: int = 0  # first N epochs train the behaviour base alone (no mixture, vc, routing)
     patience: int = 20

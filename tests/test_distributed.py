@@ -5,7 +5,6 @@ import dataclasses
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -126,9 +125,11 @@ def _gradients(trainer: Trainer, users: torch.Tensor, pos: torch.Tensor, neg: to
     return {n: p.grad.detach().clone() for n, p in trainer.model.named_parameters()}
 
 
-def _ddp_worker(rank: int, port: int, data: Dataset, out: str) -> None:
+def _ddp_worker(rank: int, store: str, data: Dataset, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    # A file rendezvous: a TCP store on a "free" port probed in the parent could be taken by
+    # another connection before rank 0 bound it (an occasional SIGABRT of a rank in CI runs).
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
     try:
         ctx = DistContext(rank=rank, world_size=WORLD, local_rank=rank, backend="gloo")
         trainer = Trainer(_decomposable_config(), data, progress=False, dist=ctx)
@@ -140,15 +141,25 @@ def _ddp_worker(rank: int, port: int, data: Dataset, out: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _spawn_ddp_workers(data: Dataset, tmp_path: Path, out: Path) -> None:
+    """Run :func:`_ddp_worker` on WORLD processes. Known harness flake: in roughly one run in
+    five, when other tests ran earlier in the same session (never in isolation), one spawned
+    rank dies with SIGABRT ("terminate called without an active exception") about a second
+    after starting, before any gradient is compared; a TCP or a file rendezvous alike. Such a
+    start-up death is retried once with a fresh rendezvous; anything else fails the test."""
+    for attempt in range(2):
+        try:
+            mp.spawn(_ddp_worker, args=(str(tmp_path / f"rendezvous-{attempt}"), data, str(out)),
+                     nprocs=WORLD, join=True)
+            return
+        except mp.ProcessExitedException as exc:
+            if attempt == 1 or exc.signal_name != "SIGABRT":
+                raise
 
 
 def test_ddp_gradient_equals_full_batch_gradient(tiny, tmp_path):
     out = tmp_path / "ddp_grads.pt"
-    mp.spawn(_ddp_worker, args=(_free_port(), tiny, str(out)), nprocs=WORLD, join=True)
+    _spawn_ddp_workers(tiny, tmp_path, out)
     ddp = torch.load(out)
     trainer = Trainer(_decomposable_config(), tiny, progress=False)
     batch = _fixed_batch(tiny)

@@ -142,11 +142,12 @@ def _ddp_worker(rank: int, store: str, data: Dataset, out: str) -> None:
 
 
 def _spawn_ddp_workers(data: Dataset, tmp_path: Path, out: Path) -> None:
-    """Run :func:`_ddp_worker` on WORLD processes. Known harness flake: in roughly one run in
-    five, when other tests ran earlier in the same session (never in isolation), one spawned
-    rank dies with SIGABRT ("terminate called without an active exception") about a second
-    after starting, before any gradient is compared; a TCP or a file rendezvous alike. Such a
-    start-up death is retried once with a fresh rendezvous; anything else fails the test."""
+    """Run :func:`_ddp_worker` on WORLD processes. Known harness flake, root cause open: in
+    roughly one run in five after the compiled-kernel tests of test_catalogue.py ran in the
+    same session (never in isolation or after other tests), one spawned rank dies with SIGABRT
+    ("terminate called without an active exception") about a second after starting, before
+    any gradient is compared; a TCP or a file rendezvous alike. Such a start-up death is retried
+    once with a fresh rendezvous; anything else, or a second one, fails the test."""
     for attempt in range(2):
         try:
             mp.spawn(_ddp_worker, args=(str(tmp_path / f"rendezvous-{attempt}"), data, str(out)),

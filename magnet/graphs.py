@@ -54,14 +54,14 @@ class _SparseMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, adj: torch.Tensor, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         ctx.adj_t = adj_t
-        return _csr_matmul(adj, x)
+        return csr_matmul(adj, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        return None, None, _csr_matmul(ctx.adj_t, grad)
+        return None, None, csr_matmul(ctx.adj_t, grad)
 
 
-def _csr_matmul(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def csr_matmul(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """adj [n, m] (sparse) × x [m, d] → [n, d]. On CPU, written straight into an uninitialised
     output with ``addmm(beta=0)`` (the input is then never read): ``adj @ x`` zero-fills and
     copies a result of the same size, ~1.5× the time at Baby scale (docs/BENCHMARKS.md)."""
@@ -165,9 +165,15 @@ def content_graph(image_feat: np.ndarray, text_feat: np.ndarray, train: np.ndarr
     keys, inverse = np.unique(rows * n_items + cols, return_inverse=True)
     merged = np.bincount(inverse, weights=vals)
     rows, cols = keys // n_items, keys % n_items
+    return rows, cols, boost_tail_edges(rows, cols, merged, train, n_items, cfg)
+
+
+def boost_tail_edges(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, train: np.ndarray,
+                     n_items: int, cfg: GraphConfig) -> np.ndarray:
+    """``vals`` of item–item edges (rows, cols) with ``tail_boost`` applied to every edge that
+    touches a tail item (:func:`tail_items`)."""
     tail = tail_items(train, n_items, cfg.tail_quantile)
-    boost = np.where(tail[rows] | tail[cols], cfg.tail_boost, 1.0)
-    return rows, cols, merged * boost
+    return vals * np.where(tail[rows] | tail[cols], cfg.tail_boost, 1.0)
 
 
 def modality_graph(features: np.ndarray, train: np.ndarray, cfg: GraphConfig
@@ -175,9 +181,7 @@ def modality_graph(features: np.ndarray, train: np.ndarray, cfg: GraphConfig
     """The kNN graph of one modality's item features [n_items, d] (:func:`knn_graph`, ``knn_k``
     neighbours) with tail items' edges boosted as in :func:`content_graph` (COO)."""
     rows, cols, vals = knn_graph(features, cfg.knn_k)
-    tail = tail_items(train, features.shape[0], cfg.tail_quantile)
-    boost = np.where(tail[rows] | tail[cols], cfg.tail_boost, 1.0)
-    return rows, cols, vals * boost
+    return rows, cols, boost_tail_edges(rows, cols, vals, train, features.shape[0], cfg)
 
 
 def augmented_adjacency(train: np.ndarray, n_users: int, n_items: int, item_rows: np.ndarray,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .graphs import _csr_matmul
+from .graphs import csr_matmul
 
 
 def mean_of_hops(adj: torch.Tensor, x: torch.Tensor, n_layers: int,
@@ -43,5 +43,5 @@ def horner(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor:
     scaled = x.contiguous() * (1.0 / (n_layers + 1))
     y = scaled
     for _ in range(n_layers):
-        y = _csr_matmul(adj, y).add_(scaled)
+        y = csr_matmul(adj, y).add_(scaled)
     return y

@@ -87,8 +87,8 @@ def test_augmented_view_is_symmetric_normalised():
     np.testing.assert_allclose(um.sum(1), [1, 1, 1])
 
 
-def test_csr_matmul_into_uninitialised_output_matches_dense_with_empty_rows():
-    from magnet.graphs import _csr_matmul, spmm
+def testcsr_matmul_into_uninitialised_output_matches_dense_with_empty_rows():
+    from magnet.graphs import csr_matmul, spmm
 
     torch.manual_seed(0)
     dense = torch.rand(300, 40)
@@ -98,7 +98,7 @@ def test_csr_matmul_into_uninitialised_output_matches_dense_with_empty_rows():
     x = torch.randn(40, 8)
     for _ in range(5):
         torch.full((300, 8), float("nan"))  # leave NaNs in freed memory
-        torch.testing.assert_close(_csr_matmul(adj, x), dense @ x)
+        torch.testing.assert_close(csr_matmul(adj, x), dense @ x)
     xg = x.clone().requires_grad_(True)
     spmm(adj, xg, dense.T.contiguous().to_sparse_csr()).sum().backward()
     torch.testing.assert_close(xg.grad, dense.sum(0, keepdim=True).T.expand(40, 8))

@@ -58,6 +58,12 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor
     return mean_of_hops(adj, x, n_layers)
 
 
+def rows_of(x: torch.Tensor, nodes: torch.Tensor | None) -> torch.Tensor:
+    """Rows ``nodes`` [n] of x [N, w] (all of x for None), by ``index_select``: its backward is
+    one ``index_add`` into the gradient, not the sort-based ``index_put`` of fancy indexing."""
+    return x if nodes is None else x.index_select(0, nodes)
+
+
 #: Precompute the propagated feature basis (see :class:`ContentBasis`) when it holds at most
 #: this many floats (256 MB); wider raw features take the per-step projection path.
 MAX_CONTENT_BASIS_FLOATS = 64 * 1024 * 1024
@@ -234,9 +240,9 @@ class DualViewEncoder(nn.Module):
         content = torch.cat([propagate(graphs.augmented_image, e_a, layers),
                              propagate(graphs.augmented_text, e_s, layers)], dim=1)  # [N, 2d]
         if not self.uses_features:
-            return lambda nodes: content if nodes is None else content.index_select(0, nodes)
+            return lambda nodes: rows_of(content, nodes)
         features = self._feature_content(graphs, image_feat, text_feat)
-        return lambda nodes: (content if nodes is None else content.index_select(0, nodes)) + features(nodes)
+        return lambda nodes: rows_of(content, nodes) + features(nodes)
 
     def _feature_content(self, graphs: GraphBundle, image_feat: torch.Tensor, text_feat: torch.Tensor
                          ) -> Callable[[torch.Tensor | None], torch.Tensor]:
@@ -248,7 +254,7 @@ class DualViewEncoder(nn.Module):
         items = torch.cat([self.proj_image(image_feat), self.proj_text(text_feat)], dim=1)  # [I, 2d]
         users = spmm(graphs.user_mean, items, graphs.user_mean_t)  # [U, 2d]
         content = propagate(graphs.augmented, torch.cat([users, items]), cfg.n_mm_layers)  # [N, 2d]
-        return lambda nodes: content if nodes is None else content[nodes]
+        return lambda nodes: rows_of(content, nodes)
 
     def content_basis(self, graphs: GraphBundle, image_feat: torch.Tensor, text_feat: torch.Tensor
                       ) -> ContentBasis | None:
@@ -273,7 +279,7 @@ class DualViewEncoder(nn.Module):
 
     def _project_basis(self, z: torch.Tensor, nodes: torch.Tensor | None) -> torch.Tensor:
         """[h_A, h_S] [n, 2d] of ``nodes`` (None: all) from the basis z [N, w+1]."""
-        rows = z if nodes is None else z.index_select(0, nodes)
+        rows = rows_of(z, nodes)
         wi = self.proj_image.in_features
         wt = self.proj_text.in_features
         bias = rows[:, -1:]

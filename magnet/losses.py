@@ -40,15 +40,13 @@ class _InfoNCE(torch.autograd.Function):
     def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         logits = a @ b.T  # [n, n]
         bound = float(a.norm(dim=1).max() * b.norm(dim=1).max()) if len(a) else 0.0
-        if bound <= _NO_SHIFT_BOUND:
-            shift = torch.zeros(a.shape[0], 1, dtype=a.dtype, device=a.device)
-            exps = logits.exp_()  # E, in place of the logits
-        else:
-            shift = logits.amax(dim=1, keepdim=True)  # [n, 1]
-            exps = logits.sub_(shift).exp_()
+        shift = None if bound <= _NO_SHIFT_BOUND else logits.amax(dim=1, keepdim=True)  # [n, 1]
+        exps = (logits if shift is None else logits.sub_(shift)).exp_()  # E, in place of the logits
         total = exps.sum(dim=1, keepdim=True)  # [n, 1]
         ctx.save_for_backward(a, b, exps, total)
-        lse = shift.squeeze(1) + total.squeeze(1).log()
+        lse = total.squeeze(1).log()
+        if shift is not None:
+            lse = lse + shift.squeeze(1)
         return (lse - (a * b).sum(1)).mean()
 
     @staticmethod

@@ -98,6 +98,9 @@ class TrainConfig:
     reg_weight: float = 1e-2  # L2 on the batch's ID embeddings (spec 1e-4; see docs/SPEC_AS_BUILT.md §6)
     vc_weight: float = 0.001  # spec 0.01; see docs/SPEC_AS_BUILT.md §6
     warmup_epochs: int = 0  # first N epochs train the behaviour base alone (no mixture, vc, routing)
+    loss: str = "bpr"  # ranking loss: "bpr" (spec) or "softmax" (sampled softmax, docs/SPEC_AS_BUILT.md §6)
+    n_negatives: int = 1  # uniform negatives per positive (BPR: mean over them; softmax: the candidates)
+    softmax_tau: float = 1.0  # temperature of the sampled softmax (scores / τ)
     patience: int = 20
     eval_every: int = 1
     seed: int = 999
@@ -232,6 +235,9 @@ def validate_config(cfg: RunConfig) -> None:
         (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
         (cfg.train.lr > 0, "train.lr must be positive"),
         (cfg.train.patience >= 1, "train.patience must be >= 1"),
+        (cfg.train.loss in ("bpr", "softmax"), "train.loss must be bpr or softmax"),
+        (cfg.train.n_negatives >= 1, "train.n_negatives must be >= 1"),
+        (cfg.train.softmax_tau > 0, "train.softmax_tau must be positive"),
         (0 <= cfg.train.warmup_epochs < cfg.train.epochs, "train.warmup_epochs must be in [0, epochs)"),
         (cfg.train.eval_every >= 1, "train.eval_every must be >= 1"),
         (len(cfg.train.topks) > 0, "train.topks must not be empty"),

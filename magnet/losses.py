@@ -1,4 +1,5 @@
-"""Loss terms of spec §6 (BPR, view-contrastive InfoNCE, L2 on batch embeddings)."""
+"""Loss terms of spec §6 (BPR, view-contrastive InfoNCE, L2 on batch embeddings), and the
+sampled-softmax ranking loss that ``train.loss = "softmax"`` puts in BPR's place."""
 from __future__ import annotations
 
 import torch
@@ -6,8 +7,30 @@ import torch.nn.functional as F
 
 
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    """Mean −log σ(ŷ⁺ − ŷ⁻) over aligned scores pos, neg [n]."""
+    """Mean −log σ(ŷ⁺ − ŷ⁻) over aligned scores pos, neg [n], or over every (positive,
+    negative) pair for pos [n] and neg [n, m]."""
+    if neg.dim() == 2:
+        pos = pos.unsqueeze(1)
     return F.softplus(neg - pos).mean()
+
+
+def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, tau: float) -> torch.Tensor:
+    """Mean over the n positives of −log softmax(ŷ/τ) at the positive, among itself and its
+    m sampled negatives: pos [n], neg [n, m] → [].
+
+    = mean_r [logsumexp(ŷ⁺_r/τ, ŷ⁻_r1/τ, …, ŷ⁻_rm/τ) − ŷ⁺_r/τ], i.e. cross-entropy with the
+    positive as the class. Unlike BPR's m independent pairwise terms, the negatives compete in
+    one normaliser, so the gradient concentrates on the highest-scored (hardest) ones."""
+    logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / tau  # [n, 1 + m]
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
+def ranking_loss(kind: str, pos: torch.Tensor, neg: torch.Tensor, tau: float) -> torch.Tensor:
+    """The configured ranking loss (``train.loss``) of positive scores pos [n] against
+    negative scores neg [n, m]."""
+    if kind == "softmax":
+        return sampled_softmax_loss(pos, neg, tau)
+    return bpr_loss(pos, neg.squeeze(1) if neg.shape[1] == 1 else neg)
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:

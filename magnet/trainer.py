@@ -1,4 +1,4 @@
-"""Training loop (spec §5–§6): BPR with uniform negatives, routing schedule, early stopping
+"""Training loop (spec §5–§6): BPR (or sampled softmax) with uniform negatives, routing schedule, early stopping
 on the validation split, one row of trace per step.
 
 The test split is never looked at here except once, for the final (best-on-valid) model.
@@ -24,7 +24,7 @@ from .distributed import (DistContext, all_reduce_mean, broadcast_object, pad_to
 from .errors import ConfigError
 from .evaluate import evaluate, popularity_buckets
 from .graphs import GraphBundle, build_graphs
-from .losses import bpr_loss, info_nce, l2_reg
+from .losses import info_nce, l2_reg, ranking_loss
 from .model import EXPERT_NAMES, MAGNET, Precomputed, RouteParams
 from .model.router import load_balance_loss, normalized_entropy, routing_entropy
 from .routing import RoutingController, StepParams
@@ -101,8 +101,11 @@ class NegativeSampler:
         pos = torch.searchsorted(self.keys, keys).clamp_max(len(self.keys) - 1)
         return self.keys[pos] == keys
 
-    def sample(self, users: torch.Tensor, max_rounds: int = 10) -> torch.Tensor:
-        """One negative item per entry of ``users`` [n] → [n]."""
+    def sample(self, users: torch.Tensor, m: int | None = None, max_rounds: int = 10) -> torch.Tensor:
+        """One negative item per entry of ``users`` [n] → [n]; with ``m``, m per entry → [n, m]
+        (column j is one draw for every user, so m = 1 draws exactly what ``m=None`` does)."""
+        if m is not None:
+            return self.sample(users.repeat(m), max_rounds=max_rounds).view(m, len(users)).T
         items = torch.randint(self.n_items, users.shape, generator=self.generator)
         for _ in range(max_rounds):
             bad = self.is_positive(users, items)
@@ -132,30 +135,40 @@ class TrainingObjective(nn.Module):
 
     def forward(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
                 params: StepParams, base_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """users, pos, neg [n] → (loss [], detached trace scalars [len(TRACE_SCALARS) + 2·9]).
+        """users, pos [n], neg [n] or [n, m] → (loss [], detached trace scalars
+        [len(TRACE_SCALARS) + 2·9]).
 
-        BPR, L2 and the entropy term are means over the n pairs; the view-contrastive and
-        load-balance terms are estimated on these n pairs only. ``base_only`` (behaviour
-        warm-up): the loss is BPR on the base score ⟨h^B_u, h^B_i⟩ plus L2, nothing else."""
+        The ranking loss (``train.loss``: BPR or sampled softmax; trace column "bpr"), L2 and
+        the entropy term are means over the n positives; the view-contrastive and load-balance
+        terms are estimated on this batch only (the routing terms over all n·(1 + m) scored
+        pairs). L2 covers the user, the positive and the first negative of each row, so its
+        scale does not grow with m. ``base_only`` (behaviour warm-up): the loss is the ranking
+        loss on the base score ⟨h^B_u, h^B_i⟩ plus L2, nothing else."""
         cfg, model = self.config, self.model
         n = len(users)
+        neg = neg.unsqueeze(1) if neg.dim() == 1 else neg
+        m = neg.shape[1]
+        # Negatives column by column ([m·n]: every row's first negative, then every second…),
+        # so that with m = 1 the pairs are exactly (users, users) × (pos, neg).
+        neg_flat = neg.T.reshape(-1)
         ch = model.encode(self.graphs, self.image_feat, self.text_feat)
         emb = model.encoder.embedding
         nu = model.n_users
         # One index_select per table, split afterwards: each gather's backward scatters into a
         # fresh dense [N, d] gradient, so three gathers cost three of those plus their sums.
-        reg = cfg.train.reg_weight * l2_reg(*emb.index_select(0, torch.cat([users, pos + nu, neg + nu])).split(n))
+        reg = cfg.train.reg_weight * l2_reg(*emb.index_select(0, torch.cat([users, pos + nu, neg[:, 0] + nu])).split(n))
         zero = torch.zeros((), device=users.device)
+        pair_users = users.repeat(1 + m)
         if base_only:
-            rows = ch.h_b.index_select(0, torch.cat([users, users, pos + nu, neg + nu]))
-            base = (rows[:2 * n] * rows[2 * n:]).sum(-1)
-            bpr = bpr_loss(base[:n], base[n:])
+            rows = ch.h_b.index_select(0, torch.cat([pair_users, pos + nu, neg_flat + nu]))
+            base = (rows[:(1 + m) * n] * rows[(1 + m) * n:]).sum(-1)
+            bpr = self._ranking_loss(base, n, m)
             loss = bpr + reg
             scalars = torch.stack([loss, bpr, zero, zero, zero, reg, zero, zero]).detach()
             return loss, torch.cat([scalars, torch.zeros(2 * len(EXPERT_NAMES), device=users.device)])
         route = RouteParams(params.tau, params.k, params.noise)
-        out = model.score_pairs(ch, torch.cat([users, users]), torch.cat([pos, neg]), route)
-        bpr = bpr_loss(out.score[:n], out.score[n:])
+        out = model.score_pairs(ch, pair_users, torch.cat([pos, neg_flat]), route)
+        bpr = self._ranking_loss(out.score, n, m)
         vc = zero
         if cfg.train.vc_weight > 0 and ch.b_augmented is not None:
             u_nodes = torch.unique(users)
@@ -178,6 +191,12 @@ class TrainingObjective(nn.Module):
         loss = bpr + reg + cfg.train.vc_weight * vc + params.lb_weight * lb + entropy_term
         scalars = torch.stack([loss, bpr, vc, lb, entropy_term, reg, h, pair_entropy]).detach()
         return loss, torch.cat([scalars, shares.detach(), gates_mean.detach()])
+
+    def _ranking_loss(self, scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
+        """``train.loss`` of pair scores [(1 + m)·n] laid out as n positives, then the m
+        negative columns (see :meth:`forward`)."""
+        tc = self.config.train
+        return ranking_loss(tc.loss, scores[:n], scores[n:].view(m, n).T, tc.softmax_tau)
 
 
 class Trainer:
@@ -242,7 +261,8 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def step(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
              params: StepParams, base_only: bool = False) -> torch.Tensor:
-        """One optimisation step on a batch (this rank's shard under DDP), users/pos/neg [n];
+        """One optimisation step on a batch (this rank's shard under DDP), users/pos [n], neg [n]
+        or [n, m];
         returns this rank's trace scalars (TRACE_SCALARS, then per-expert Top-K share and mean
         gate) as one tensor [len(TRACE_SCALARS) + 2·9]. ``base_only``: a behaviour warm-up step
         (see :meth:`TrainingObjective.forward`)."""
@@ -319,7 +339,7 @@ class Trainer:
             for index in self._batches(order):
                 batch = self.train_pairs[index]
                 users, pos = batch[:, 0], batch[:, 1]
-                neg = self.sampler.sample(users)
+                neg = self.sampler.sample(users, self.config.train.n_negatives)
                 params = self.controller.params()
                 # Mean over ranks: every rank sees the same H and switches at the same step.
                 stats.append(all_reduce_mean(self.step(users.to(self.device), pos.to(self.device),
@@ -375,7 +395,7 @@ class Trainer:
         for index in self._batches(order):
             batch = self.train_pairs[index]
             users, pos = batch[:, 0], batch[:, 1]
-            neg = self.sampler.sample(users)
+            neg = self.sampler.sample(users, self.config.train.n_negatives)
             self.step(users.to(self.device), pos.to(self.device), neg.to(self.device), params,
                       base_only=True)
 

@@ -141,6 +141,7 @@ def fixed_params() -> dict[str, object]:
             "model.fusion_gamma_init": 0.0, "model.learn_fusion_gamma": False,
             "train.lr": 2e-3, "train.expert_lr_scale": 0.5,
             "train.router_lr_scale": 4.0, "train.expert_weight_decay": 0.01, "train.reg_weight": 1e-5,
+            "train.loss": "softmax", "train.n_negatives": 16, "train.softmax_tau": 0.8,
             "train.vc_weight": 0.05, "graph.aug_weight": 1.5, "graph.knn_k": 17, "routing.tau_cov": 3.0,
             "routing.tau_spec": 0.2, "routing.k_spec": 1, "routing.ramp_steps": 150,
             "routing.lb_weight": 0.02, "routing.conf_weight": 0.005}
@@ -160,6 +161,7 @@ def test_suggest_config_sets_dotted_paths() -> None:
     assert config.routing.conf_weight == 0.005
     assert config.model.fusion_gamma_init == 0.0 and config.model.learn_fusion_gamma is False
     assert config.model.router_rank == 16
+    assert config.train.loss == "softmax" and config.train.n_negatives == 16 and config.train.softmax_tau == 0.8
     assert isinstance(config.graph.knn_k, int) and isinstance(config.train.lr, float)
     assert config.train.epochs == 2 and config.model.embedding_dim == 16  # untuned fields from base
     assert base.train.lr == RunConfig().train.lr  # base not modified
@@ -171,7 +173,8 @@ def test_variant_pins_win_and_are_not_sampled() -> None:
     assert {p.path for p in space} == {p.path for p in SEARCH_SPACE} - {"routing.lb_weight", "routing.conf_weight"}
     config = suggest_config(optuna.trial.FixedTrial(fixed_params()), base, SEARCH_SPACE)
     assert config.routing.lb_weight == 0.0 and config.routing.conf_weight == 0.0  # the variant wins
-    assert [p.path for p in space_for_variant(SEARCH_SPACE, "behaviour_only")] == ["train.lr", "train.reg_weight"]
+    assert [p.path for p in space_for_variant(SEARCH_SPACE, "behaviour_only")] == [
+        "train.lr", "train.reg_weight", "train.loss", "train.n_negatives", "train.softmax_tau"]
 
 
 def test_search_space_is_checked_and_documented() -> None:

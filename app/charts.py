@@ -79,12 +79,18 @@ def entropy_figure(trace: pd.DataFrame, switch: dict[str, Any], h_star: float, w
                        "training step", None, height=430)
 
 
-def loss_figure(trace: pd.DataFrame) -> go.Figure:
+#: How the trace's ranking-loss column ("bpr") is labelled for each ``train.loss``.
+RANKING_LOSS_NAMES = {"bpr": "BPR", "softmax": "sampled softmax"}
+
+
+def loss_figure(trace: pd.DataFrame, ranking_loss: str = "bpr") -> go.Figure:
+    """Loss terms over training; ``ranking_loss`` is the checkpoint's ``train.loss``."""
     t = downsample(trace)
     cols = [c for c in ("loss", "bpr", "vc", "lb", "entropy_term", "reg") if c in t]
-    names = {"loss": "total loss", "bpr": "BPR", "vc": "view-contrastive", "lb": "load balance",
+    ranking = RANKING_LOSS_NAMES.get(ranking_loss, ranking_loss)
+    names = {"loss": "total loss", "bpr": ranking, "vc": "view-contrastive", "lb": "load balance",
              "entropy_term": "entropy term", "reg": "L2 reg"}
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Total and BPR loss", "Auxiliary terms"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"Total and {ranking} loss", "Auxiliary terms"))
     for j, c in enumerate(cols):
         fig.add_scatter(x=t["step"], y=t[c], name=names[c], row=1, col=1 if c in ("loss", "bpr") else 2,
                         line=dict(color=theme.SERIES_COLORS[j % len(theme.SERIES_COLORS)], width=1.5),

@@ -39,6 +39,6 @@ else:
     st.warning(f"Fallback: the trigger never fired; switched after {switch['step']} coverage steps.")
 
 st.plotly_chart(charts.entropy_figure(trace, switch, rc.h_star, rc.window), key="routing_entropy")
-st.plotly_chart(charts.loss_figure(trace), key="routing_loss")
+st.plotly_chart(charts.loss_figure(trace, ckpt.config.train.loss), key="routing_loss")
 with st.expander("Trace (last 200 steps)"):
     st.dataframe(trace.tail(200), key="routing_trace")

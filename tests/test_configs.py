@@ -24,12 +24,16 @@ def test_ml100k_config_is_the_valid_selected_one():
     """configs/ml100k.json = the design experiments' selection on valid (docs/RESULTS.md)."""
     config = RunConfig.from_json_file(Path(__file__).resolve().parents[1] / "configs" / "ml100k.json")
     defaults = RunConfig()
-    assert (config.train.content_weight_decay, config.train.vc_weight, config.train.reg_weight) == (0.1, 0.0, 1e-3)
-    assert config.train.warmup_epochs == 80 and config.graph.aug_weight == 0.1
+    assert (config.train.content_weight_decay, config.train.vc_weight, config.train.reg_weight) == (1.0, 0.0, 1e-2)
+    assert (config.train.loss, config.train.n_negatives, config.train.softmax_tau) == ("softmax", 16, 1.0)
+    assert (config.train.expert_lr_scale, config.train.router_lr_scale) == (0.1, 0.1)
+    assert config.train.warmup_epochs == 60 and config.graph.aug_weight == 0.1
     assert config.model.fusion_gamma_init == 0.0 and config.model.learn_fusion_gamma is False
     assert config.model.router_rank == 0  # the router its three-seed results were measured with
+    assert config.model.detach_expert_behaviour is True
     config.model.fusion_gamma_init, config.model.learn_fusion_gamma = 0.1, True
     config.model.router_rank = defaults.model.router_rank
+    config.model.detach_expert_behaviour = False
     assert config.model == defaults.model and config.routing == defaults.routing
 
 

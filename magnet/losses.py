@@ -28,9 +28,7 @@ def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, tau: float) -> to
 def ranking_loss(kind: str, pos: torch.Tensor, neg: torch.Tensor, tau: float) -> torch.Tensor:
     """The configured ranking loss (``train.loss``) of positive scores pos [n] against
     negative scores neg [n, m]."""
-    if kind == "softmax":
-        return sampled_softmax_loss(pos, neg, tau)
-    return bpr_loss(pos, neg.squeeze(1) if neg.shape[1] == 1 else neg)
+    return sampled_softmax_loss(pos, neg, tau) if kind == "softmax" else bpr_loss(pos, neg)
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""Training loop (spec §5–§6): BPR (or sampled softmax) with uniform negatives, routing schedule, early stopping
-on the validation split, one row of trace per step.
+"""Training loop (spec §5–§6): BPR (or sampled softmax) with uniform negatives, routing
+schedule, early stopping on the validation split, one row of trace per step.
 
 The test split is never looked at here except once, for the final (best-on-valid) model.
 """

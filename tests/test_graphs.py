@@ -87,7 +87,7 @@ def test_augmented_view_is_symmetric_normalised():
     np.testing.assert_allclose(um.sum(1), [1, 1, 1])
 
 
-def testcsr_matmul_into_uninitialised_output_matches_dense_with_empty_rows():
+def test_csr_matmul_into_uninitialised_output_matches_dense_with_empty_rows():
     from magnet.graphs import csr_matmul, spmm
 
     torch.manual_seed(0)

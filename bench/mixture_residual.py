@@ -6,7 +6,8 @@ valid and test splits (full ranking, training items masked) with ŷ_α = base + 
 a few α (α = 0: the base alone, α = 1: the model as trained), and reports how much of the
 mixture is a per-user rescaling of the base: the Pearson correlation of mixture and base over
 each user's catalogue, averaged over users. A correlation near 1 means the mixture mostly
-rescales the base and leaves the ranking where the base put it.
+rescales the base and leaves the ranking where the base put it. Last, the mean norm of the
+items' rows in each channel (B, A, S): content channels near zero cannot contribute.
 
 Usage: .venv/bin/python bench/mixture_residual.py CHECKPOINT [--alphas 0 0.5 1 2]
 """
@@ -65,6 +66,8 @@ def main() -> int:
             std_ratio.append(mixture.std(1) / base.std(1).clamp_min(1e-12))
     print(f"mean per-user corr(base, mixture): {torch.cat(corr).mean():.4f}; "
           f"mean per-user std(mixture)/std(base): {torch.cat(std_ratio).mean():.3f}")
+    norms = pre.h[:, nu:].norm(dim=-1).mean(dim=1)  # [C]: mean item-row norm per channel
+    print("mean item norm of the channels B / A / S: " + " / ".join(f"{float(v):.4g}" for v in norms))
     return 0
 
 

@@ -127,8 +127,8 @@ def _gradients(trainer: Trainer, users: torch.Tensor, pos: torch.Tensor, neg: to
 
 def _ddp_worker(rank: int, store: str, data: Dataset, out: str) -> None:
     torch.set_num_threads(1)
-    # A file rendezvous: a TCP store on a "free" port probed in the parent could be taken by
-    # another connection before rank 0 bound it (an occasional SIGABRT of a rank in CI runs).
+    # A file rendezvous: no TCP port to probe in the parent, which another connection could
+    # take before rank 0 binds it.
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
     try:
         ctx = DistContext(rank=rank, world_size=WORLD, local_rank=rank, backend="gloo")

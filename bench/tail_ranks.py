@@ -21,7 +21,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from magnet.metrics import build_csr  # noqa: E402
 from magnet.evaluate import BUCKET_NAMES, per_user_ranks  # noqa: E402
 from magnet.explain import ExplainContext  # noqa: E402
 
@@ -31,7 +30,7 @@ def bucket_ranks(ctx: ExplainContext, pairs: np.ndarray, bucket: int) -> np.ndar
     keep = pairs[ctx.buckets[pairs[:, 1]] == bucket]
     if len(keep) == 0:
         return np.zeros(0, dtype=np.int64)
-    csr = build_csr(ctx.data.train, ctx.data.n_users, ctx.data.n_items)
+    csr = (torch.from_numpy(ctx.train_indptr), torch.from_numpy(ctx.train_indices))  # loaded once per context
     users, items = torch.from_numpy(keep[:, 0]), torch.from_numpy(keep[:, 1])
     score = lambda u: ctx.model.score_users(ctx.pre, u)  # noqa: E731
     return per_user_ranks(score, users, items, csr, ctx.data.n_items).numpy()

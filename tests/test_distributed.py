@@ -139,7 +139,7 @@ def _ddp_worker(rank: int, store: str, data: Dataset, out: str) -> None:
             torch.save(grads, out)
     finally:
         dist.destroy_process_group()
-    # Leave without the interpreter's normal shutdown. In about one run in five (after the
+    # Leave without the interpreter's normal shutdown. In about one run in ten (after the
     # compiled-kernel tests of test_catalogue.py ran in the same session), a rank died there
     # with SIGABRT ("terminate called without an active exception": a C++ thread object still
     # joinable when static destructors run), after destroy_process_group had returned and the

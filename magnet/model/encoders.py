@@ -121,6 +121,14 @@ class Channels:
             return h_b.unsqueeze(0)
         return torch.stack([h_b, *self.content(nodes).chunk(2, dim=1)])
 
+    def select_flat(self, nodes: torch.Tensor) -> torch.Tensor:
+        """Channels of ``nodes`` [n] side by side, [n, C·d] = [h^B | h^A | h^S] (the router's
+        input layout; one concatenation instead of :meth:`select`'s stack and a transpose)."""
+        h_b = self.h_b.index_select(0, nodes)
+        if self.content is None:
+            return h_b
+        return torch.cat([h_b, self.content(nodes)], dim=1)
+
     @property
     def h(self) -> torch.Tensor:
         """All channels [C, N, d] (computed once)."""

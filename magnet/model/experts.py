@@ -153,6 +153,14 @@ class DiagonalExperts(ExpertBank):
         prod = h.index_select(1, inv_u) * h.index_select(1, inv_i)  # [3, n, d]
         return torch.einsum("mnd,emd->emn", prod, self.metric()) * self.templates.unsqueeze(-1)
 
+    def pair_contributions_flat(self, hu: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+        """c_{e,m} [9, 3, n] of aligned pairs from their concatenated channels hu, hi [n, 3d]
+        (the rows the router reads): the same values as :meth:`pair_contributions`, without
+        gathering along the channel tensor's node axis (whose backward, an ``index_add`` along
+        dim 1 of [3, n, d], is about 3× slower than along dim 0)."""
+        prod = (hu * hi).view(hu.shape[0], len(MODALITIES), -1)  # [n, 3, d]
+        return torch.einsum("nmd,emd->emn", prod, self.metric()) * self.templates.unsqueeze(-1)
+
 
 EXPERT_KINDS: tuple[str, ...] = ("mlp", "diagonal")
 

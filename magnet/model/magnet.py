@@ -117,21 +117,35 @@ class MAGNET(nn.Module):
         u_nodes, i_nodes = users, items + self.n_users
         # index_select (backward: index_add) rather than fancy indexing (backward: index_put).
         nodes, inverse = torch.unique(torch.cat([u_nodes, i_nodes]), return_inverse=True)
-        h = ch.select(nodes)  # [C, n_unique, d]
         n = len(users)
         inv_u, inv_i = inverse[:n], inverse[n:]
-        h_b = h[0]
+        if self.use_experts and isinstance(self.experts, DiagonalExperts):
+            # Channels side by side [n_unique, 3d]: the router's layout, and the diagonal
+            # experts read the same gathered rows.
+            flat = ch.select_flat(nodes)
+            h_b = flat[:, :self.config.model.embedding_dim]
+        else:
+            h = ch.select(nodes)  # [C, n_unique, d]
+            h_b = h[0]
         base = (h_b.index_select(0, inv_u) * h_b.index_select(0, inv_i)).sum(-1)
         if not self.use_experts:
             return PairOutput(base, base)
-        if self.config.model.detach_expert_behaviour:
-            # The ID embeddings learn from the base score only (as LightGCN does); experts and
-            # router read the behaviour channel without pushing gradients into it.
-            h = torch.cat([h[:1].detach(), h[1:]])
-        contrib = self.experts.pair_contributions(h, inv_u, inv_i)  # [9, 3, n]
+        detach = self.config.model.detach_expert_behaviour
+        # With detach: the ID embeddings learn from the base score only (as LightGCN does);
+        # experts and router read the behaviour channel without pushing gradients into it.
+        if isinstance(self.experts, DiagonalExperts):
+            if detach:
+                flat = torch.cat([h_b.detach(), flat[:, h_b.shape[1]:]], dim=1)
+            fu, fi = flat.index_select(0, inv_u), flat.index_select(0, inv_i)  # [n, 3d]
+            contrib = self.experts.pair_contributions_flat(fu, fi)  # [9, 3, n]
+        else:
+            if detach:
+                h = torch.cat([h[:1].detach(), h[1:]])
+            contrib = self.experts.pair_contributions(h, inv_u, inv_i)  # [9, 3, n]
+            flat = h.permute(1, 0, 2).reshape(h.shape[1], -1)
+            fu, fi = flat.index_select(0, inv_u), flat.index_select(0, inv_i)
         expert_scores = contrib.sum(1)  # [9, n]
-        flat = h.permute(1, 0, 2).reshape(h.shape[1], -1)
-        logits = self.router.pair_logits(flat.index_select(0, inv_u), flat.index_select(0, inv_i))  # [n, 9]
+        logits = self.router.pair_logits(fu, fi)  # [n, 9]
         probs, gates = self.route(logits, route)
         mixture = (gates * expert_scores.T).sum(-1)
         score = base + mixture if self.residual_base else mixture

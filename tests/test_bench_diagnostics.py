@@ -106,3 +106,24 @@ def test_content_edges_runs_on_the_demo_catalogue():
     assert [r.split("|")[2].split()[0] for r in rows] == ["tail", "other"]
     # The demo's content carries planted co-purchase signal: neighbours beat random items.
     assert all(float(r.split("|")[7].strip().rstrip("×")) > 1.2 for r in rows)
+
+
+def test_cold_tail_keeps_k_training_rows_per_tail_item_and_nothing_else_changes():
+    import pandas as pd
+
+    cold_tail_rows = _bench_module("cold_tail").cold_tail_rows
+    # Training degrees: item 0 → 5, item 1 → 4, item 2 → 3, item 3 → 1, item 4 → 6.
+    # tail_quantile 0.4 of 5 items = the 2 least popular: items 3 and 2.
+    degree = {0: 5, 1: 4, 2: 3, 3: 1, 4: 6}
+    rows = [(u, i, 0) for i, d in degree.items() for u in range(d)]
+    rows += [(9, 2, 1), (8, 3, 2), (7, 0, 1)]  # valid/test rows, tail items included
+    inter = pd.DataFrame(rows, columns=["userID", "itemID", "x_label"])
+    masks = [cold_tail_rows(inter, keep=2, seed=s, tail_quantile=0.4) for s in (0, 0, 1, 2, 3)]
+    np.testing.assert_array_equal(masks[0], masks[1])  # seeded
+    for mask in masks:
+        kept = inter[mask]
+        train_deg = np.bincount(kept[kept.x_label == 0].itemID, minlength=5)
+        np.testing.assert_array_equal(train_deg, [5, 4, 2, 1, 6])  # item 2: 3 → 2; item 3 keeps its only one
+        assert mask[inter.x_label.to_numpy() > 0].all()  # held-out rows untouched
+    # which two of item 2's three rows survive depends on the seed
+    assert len({tuple(inter[m & (inter.itemID == 2).to_numpy()].userID) for m in masks}) > 1

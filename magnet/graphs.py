@@ -77,11 +77,18 @@ def spmm(adj: torch.Tensor, x: torch.Tensor, adj_t: torch.Tensor | None = None) 
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
-    """Coalesce (rows, cols, vals) — duplicates summed — into a float32 CSR tensor."""
+    """Coalesce (rows, cols, vals) — duplicates summed — into a float32 CSR tensor.
+
+    Its indices are int32 when they fit (always, below 2³¹ nonzeros and nodes): torch's CPU
+    sparse product converts int64 indices to int32 on every call, ~10% of a Baby-scale
+    product (0.90 → 0.80 ms for Â, 1.52 → 1.39 ms for Â_aug, [26k, 64], 2 threads)."""
     coo = torch.sparse_coo_tensor(
         torch.from_numpy(np.stack([rows, cols]).astype(np.int64)),
         torch.from_numpy(vals.astype(np.float32)), shape).coalesce()
-    return coo.to_sparse_csr()
+    csr = coo.to_sparse_csr()
+    if max(csr.values().numel(), *shape) < 2 ** 31 - 1:
+        csr = torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(), csr.values(), shape)
+    return csr
 
 
 def sym_normalize(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int

@@ -127,3 +127,14 @@ def test_cold_tail_keeps_k_training_rows_per_tail_item_and_nothing_else_changes(
         assert mask[inter.x_label.to_numpy() > 0].all()  # held-out rows untouched
     # which two of item 2's three rows survive depends on the seed
     assert len({tuple(inter[m & (inter.itemID == 2).to_numpy()].userID) for m in masks}) > 1
+
+
+def test_step_breakdown_times_every_row_on_the_tiny_set():
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "step_breakdown.py"), "--data", "synthetic:tiny",
+                           "--steps", "2", "--warmup", "1", "--threads", "1"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("|")[1:4] for line in proc.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r[0].strip() for r in rows[1:]] == ["behaviour_only", "full", "full, no InfoNCE",
+                                                 "full, no InfoNCE, no augmented view"]
+    assert rows[1][2].strip() == "1.00" and all(float(r[1]) > 0 for r in rows[1:])

@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--cache", default=".magnet_cache")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto: CUDA when available (each step is then bracketed by synchronize)")
     return parser.parse_args(argv)
 
 
@@ -55,13 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     from magnet.trainer import Trainer
 
     torch.set_num_threads(args.threads)
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     data = load_dataset(args.data, cache_dir=args.cache)
     n_batches = args.warmup + args.steps
-    print(f"{args.data}: {args.threads} threads, median of {args.steps} steps after {args.warmup}\n")
+    print(f"{args.data} on {device}: {args.threads} threads, median of {args.steps} steps after {args.warmup}\n")
     print("| model | ms per step | × behaviour_only |\n|---|---|---|")
     reference = None
     for name, variant, overrides in ROWS:
-        config = make_config(args.data, variant, None, "cpu", 1, 999)
+        config = make_config(args.data, variant, None, device, 1, 999)
         for key, value in overrides.items():
             section, field = key.split(".")
             setattr(getattr(config, section), field, value)
@@ -76,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         for b in range(n_batches):
             batch = pairs[order[b * size:(b + 1) * size]]
             neg = trainer.sampler.sample(batch[:, 0], config.train.n_negatives)
+            users, pos, neg = (t.to(trainer.device) for t in (batch[:, 0], batch[:, 1], neg))
+            sync()
             start = time.perf_counter()
-            trainer.step(batch[:, 0], batch[:, 1], neg, params)
+            trainer.step(users, pos, neg, params)
+            sync()
             if b >= args.warmup:
                 times.append(time.perf_counter() - start)
         ms = statistics.median(times) * 1000

@@ -50,21 +50,28 @@ class EdgeReport:
     modality_co: dict[str, np.ndarray]
 
 
-def co_consumption(train: np.ndarray, n_users: int, n_items: int, rows: np.ndarray, cols: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """For item pairs (rows[k], cols[k]) [E]: per item, the share of its pairs whose two items
-    share a training user, and the share of all other n_items − 1 items that share one with it.
-    Returns (neighbours [n_items], random [n_items]); an item without pairs gets NaN."""
+def co_consumption_matrix(train: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+    """[n_items, n_items] with (i, j) > 0 iff some training user has both i and j (i ≠ j)."""
     r = sp.csr_matrix((np.ones(len(train)), (train[:, 0], train[:, 1])), shape=(n_users, n_items))
-    co = (r.T @ r).tocsr()  # [I, I], (i, j) > 0 iff some user has both
+    co = (r.T @ r).tocsr()
     co.setdiag(0)
     co.eliminate_zeros()
-    random = np.diff(co.indptr) / max(n_items - 1, 1)
+    return co
+
+
+def random_co_share(co: sp.csr_matrix) -> np.ndarray:
+    """Per item, the share of all other n_items − 1 items co-consumed with it: [n_items]."""
+    return np.diff(co.indptr) / max(co.shape[0] - 1, 1)
+
+
+def neighbour_co_share(co: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """For item pairs (rows[k], cols[k]) [E]: per item, the share of its pairs whose two items
+    are co-consumed ([n_items]; NaN for an item without pairs)."""
+    n_items = co.shape[0]
     hit = np.asarray(co[rows, cols]).ravel() > 0
     pairs = np.bincount(rows, minlength=n_items)
     with np.errstate(invalid="ignore", divide="ignore"):
-        neighbours = np.bincount(rows, weights=hit, minlength=n_items) / pairs
-    return neighbours, random
+        return np.bincount(rows, weights=hit, minlength=n_items) / pairs
 
 
 def content_share(augmented: torch.Tensor, n_users: int) -> np.ndarray:
@@ -85,14 +92,14 @@ def edge_report(data_spec: str, config: RunConfig) -> EdgeReport:
     graphs = build_graphs(data.train, data.n_users, data.n_items, config.graph, data.image_feat, data.text_feat)
     s = graphs.item_item.to_sparse_coo().coalesce()
     rows, cols = (x.cpu().numpy().copy() for x in s.indices())
-    neighbours, random = co_consumption(data.train, data.n_users, data.n_items, rows, cols)
+    co = co_consumption_matrix(data.train, data.n_users, data.n_items)
     modality_co = {}
     for name, feat in (("image", data.image_feat), ("text", data.text_feat)):
         r, c, _ = knn_graph(feat, config.graph.knn_k)
-        modality_co[name] = co_consumption(data.train, data.n_users, data.n_items, r.copy(), c.copy())[0]
+        modality_co[name] = neighbour_co_share(co, r.copy(), c.copy())
     return EdgeReport(np.bincount(data.train[:, 1], minlength=data.n_items), content_share(graphs.augmented, data.n_users),
-                      neighbours, random, tail_items(data.train, data.n_items, config.graph.tail_quantile),
-                      modality_co)
+                      neighbour_co_share(co, rows, cols), random_co_share(co),
+                      tail_items(data.train, data.n_items, config.graph.tail_quantile), modality_co)
 
 
 def main() -> int:

@@ -76,11 +76,12 @@ def test_tail_ranks_are_full_ranking_ranks(demo_full):
 
 def test_co_consumption_hand_values():
     """Users 0: {0, 1}, 1: {1, 2}, 2: {3}. Co-consumed pairs: (0,1) and (1,2)."""
-    co_consumption = _bench_module("content_edges").co_consumption
+    edges = _bench_module("content_edges")
     train = np.array([[0, 0], [0, 1], [1, 1], [1, 2], [2, 3]])
     rows = np.array([0, 0, 1, 3, 3])  # content pairs: 0→1 (hit), 0→3, 1→2 (hit), 3→0, 3→2; item 2 has none
     cols = np.array([1, 3, 2, 0, 2])
-    neighbours, random = co_consumption(train, 3, 4, rows, cols)
+    co = edges.co_consumption_matrix(train, 3, 4)
+    neighbours, random = edges.neighbour_co_share(co, rows, cols), edges.random_co_share(co)
     np.testing.assert_allclose(neighbours[[0, 1, 3]], [0.5, 1.0, 0.0])
     assert np.isnan(neighbours[2])
     # Of the 3 other items: item 0 shares a user with 1 only, item 1 with 0 and 2, item 2 with 1, item 3 with none.

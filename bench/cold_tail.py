@@ -35,13 +35,10 @@ def cold_tail_rows(inter: pd.DataFrame, keep: int, seed: int, tail_quantile: flo
     tail = tail_items(train[["userID", "itemID"]].to_numpy(), n_items, tail_quantile)
     is_tail_train = ((inter["x_label"] == 0) & tail[inter["itemID"].to_numpy()]).to_numpy()
     rows = np.flatnonzero(is_tail_train)
-    # A random order of the tail rows, then the first ``keep`` of each item in that order.
+    # A random order of the tail rows; each item keeps its first ``keep`` rows in that order.
     order = rows[np.random.default_rng(seed).permutation(len(rows))]
     items = inter["itemID"].to_numpy()[order]
-    order = order[np.argsort(items, kind="stable")]
-    items = inter["itemID"].to_numpy()[order]
-    first = np.r_[0, np.flatnonzero(np.diff(items)) + 1]
-    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    rank = pd.Series(items).groupby(items).cumcount().to_numpy()  # position within its item
     mask = np.ones(len(inter), dtype=bool)
     mask[order[rank >= keep]] = False
     return mask

@@ -36,12 +36,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-ROWS: tuple[tuple[str, str, dict[str, object]], ...] = (
+#: (row name, variant, config sections overriding the defaults, as in a ``--config`` file)
+ROWS: tuple[tuple[str, str, dict[str, dict[str, object]]], ...] = (
     ("behaviour_only", "behaviour_only", {}),
     ("full", "full", {}),
-    ("full, no InfoNCE", "full", {"train.vc_weight": 0.0}),
+    ("full, no InfoNCE", "full", {"train": {"vc_weight": 0.0}}),
     ("full, no InfoNCE, no augmented view", "full",
-     {"train.vc_weight": 0.0, "model.learn_fusion_gamma": False, "model.fusion_gamma_init": 0.0}),
+     {"train": {"vc_weight": 0.0}, "model": {"learn_fusion_gamma": False, "fusion_gamma_init": 0.0}}),
 )
 
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import torch
 
+    from magnet.config import RunConfig
     from magnet.data import load_dataset
     from magnet.pipeline import make_config
     from magnet.trainer import Trainer
@@ -65,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| model | ms per step | × behaviour_only |\n|---|---|---|")
     reference = None
     for name, variant, overrides in ROWS:
-        config = make_config(args.data, variant, None, device, 1, 999)
-        for key, value in overrides.items():
-            section, field = key.split(".")
-            setattr(getattr(config, section), field, value)
+        raw = RunConfig().to_dict()
+        for section, fields in overrides.items():
+            raw[section].update(fields)
+        config = make_config(args.data, variant, RunConfig.from_dict(raw), device, 1, 999)
         trainer = Trainer(config, data, progress=False)
         pairs = trainer.train_pairs
         order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(0))

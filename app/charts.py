@@ -8,9 +8,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from magnet.vocab import ANCHORS, BUCKET_NAMES, EXPERT_NAMES
+
 from . import theme
 from .analysis import downsample
-from .theme import ANCHOR_COLORS, ANCHORS, EXPERT_COLORS, EXPERT_NAMES, ROLE_COLORS, ROLES
+from .theme import ANCHOR_COLORS, EXPERT_COLORS, ROLE_COLORS
 
 REASON_TEXT = {"trigger": "entropy trigger", "fixed": "fixed step", "fallback": "fallback (max coverage steps)"}
 
@@ -19,7 +21,7 @@ def bucket_bars(metrics: dict[str, Any], split: str = "test", keys: Sequence[str
                 popularity: dict[str, Any] | None = None) -> go.Figure:
     """Grouped bars of metrics per popularity bucket (head/mid/tail), with the popularity floor."""
     buckets = metrics.get(split, {}).get("buckets", {})
-    names = [b for b in ("head", "mid", "tail") if b in buckets]
+    names = [b for b in BUCKET_NAMES if b in buckets]
     fig = go.Figure()
     for j, key in enumerate(keys):
         fig.add_bar(name=f"MAGNET {key}", x=names, y=[buckets[b].get(key) for b in names],

@@ -5,16 +5,16 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 import torch
 
+from magnet import explain
 from magnet.checkpoint import Checkpoint, find_checkpoints, load_checkpoint
 from magnet.errors import MagnetError
+from magnet.explain import ExplainContext, ItemExplanation
 
-from . import analysis
 from .paths import relative_name, resolve_under, root_from_args, stamp
 
 CKPT_KEY = "ckpt"
@@ -44,51 +44,44 @@ def _light(path: str, key: str) -> Checkpoint:
 
 
 @st.cache_resource(show_spinner="Loading model and dataset…", max_entries=8)
-def _context(path: str, key: str) -> Any:
-    from magnet.explain import ExplainContext
-
+def _context(path: str, key: str) -> ExplainContext:
     with torch.no_grad():
         return ExplainContext.load(path)
 
 
 @st.cache_data(show_spinner="Routing the top-20 of every user…", max_entries=16)
 def _routing_table(path: str, key: str) -> pd.DataFrame:
-    from magnet.explain import routing_table
-
     with torch.no_grad():
-        return routing_table(_context(path, key), top_n=20, max_users=2000)
+        return explain.routing_table(_context(path, key), top_n=20, max_users=2000)
 
 
 @st.cache_data(show_spinner="Ranking held-out items…", max_entries=16)
 def _held_out_ranks(path: str, key: str) -> pd.DataFrame:
-    return analysis.held_out_ranks(_context(path, key))
+    return explain.held_out_ranks(_context(path, key))
 
 
 @st.cache_data(show_spinner="Explaining recommendations…", max_entries=256)
-def _case_study(path: str, key: str, user: int, n: int, base_path: str | None, base_key: str | None):
-    from magnet.explain import case_study, case_study_table
-
+def _case_study(path: str, key: str, user: int, n: int, base_path: str | None, base_key: str | None
+                ) -> tuple[list[ItemExplanation], pd.DataFrame]:
     ctx = _context(path, key)
     base = _context(base_path, base_key) if base_path else None
     with torch.no_grad():
-        explanations = case_study(ctx, user, n, baseline=base)
-    return explanations, case_study_table(ctx, explanations)
+        explanations = explain.case_study(ctx, user, n, baseline=base)
+    return explanations, explain.case_study_table(ctx, explanations)
 
 
 @st.cache_data(show_spinner="Finding typical cases…", max_entries=16)
 def _typical_cases(path: str, key: str, base_path: str, base_key: str) -> pd.DataFrame:
-    from magnet.explain import typical_cases
-
     ctx = _context(path, key)
     with torch.no_grad():
-        return typical_cases(ctx, _context(base_path, base_key), _routing_table(path, key))
+        return explain.typical_cases(ctx, _context(base_path, base_key), _routing_table(path, key))
 
 
 def light(path: Path) -> Checkpoint:
     return _light(str(path), stamp(path))
 
 
-def context(path: Path) -> Any:
+def context(path: Path) -> ExplainContext:
     return _context(str(path), stamp(path))
 
 
@@ -100,7 +93,8 @@ def held_out_ranks(path: Path) -> pd.DataFrame:
     return _held_out_ranks(str(path), stamp(path))
 
 
-def case_study(path: Path, user: int, n: int, baseline: Path | None):
+def case_study(path: Path, user: int, n: int, baseline: Path | None
+               ) -> tuple[list[ItemExplanation], pd.DataFrame]:
     return _case_study(str(path), stamp(path), int(user), int(n),
                        None if baseline is None else str(baseline),
                        None if baseline is None else stamp(baseline))

@@ -11,14 +11,13 @@ from io import BytesIO
 
 import plotly.graph_objects as go
 
-ANCHORS = ("B", "A", "S")
-ROLES = ("Dom", "Bal", "Comp")
-EXPERT_NAMES = tuple(f"{a}-{r}" for a in ANCHORS for r in ROLES)
+from magnet.vocab import MODALITY_LABELS, ROLE_NAMES
+
+ANCHOR_LABELS = MODALITY_LABELS
+ROLE_LABELS = ROLE_NAMES
 
 ANCHOR_COLORS = {"B": "#3b6fb6", "A": "#e07b39", "S": "#3a9d5d"}
-ANCHOR_LABELS = {"B": "B · Behaviour", "A": "A · Appearance", "S": "S · Semantics"}
 ROLE_COLORS = {"Dom": "#5b3f8c", "Bal": "#c9a227", "Comp": "#2a9d9a"}
-ROLE_LABELS = {"Dom": "Dominant", "Bal": "Balanced", "Comp": "Complementary"}
 EXPERT_COLORS = {
     "B-Dom": "#1f4e8c", "B-Bal": "#3b6fb6", "B-Comp": "#8fb3e3",
     "A-Dom": "#a84f15", "A-Bal": "#e07b39", "A-Comp": "#f3b98c",

@@ -31,9 +31,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from magnet.config import RunConfig  # noqa: E402
-from magnet.data import load_dataset  # noqa: E402
+from magnet.data import (
+    DEFAULT_CACHE,  # noqa: E402
+    load_dataset,  # noqa: E402
+)
 from magnet.graphs import build_graphs, knn_graph, tail_items  # noqa: E402
-from magnet.pipeline import DEFAULT_CACHE  # noqa: E402
 
 
 @dataclass

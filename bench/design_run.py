@@ -20,7 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from magnet.config import VARIANTS, RunConfig  # noqa: E402
-from magnet.pipeline import DEFAULT_CACHE, load_dataset, make_config, needs_features  # noqa: E402
+from magnet.data import DEFAULT_CACHE, load_dataset  # noqa: E402
+from magnet.pipeline import make_config  # noqa: E402
+from magnet.restore import needs_features  # noqa: E402
 from magnet.trainer import Trainer  # noqa: E402
 
 

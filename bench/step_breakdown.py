@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         size = config.train.batch_size
         if len(pairs) < size * n_batches:
             order = order.repeat(size * n_batches // len(pairs) + 1)
-        params = trainer.controller.params()
+        params = trainer.schedule.params()
         times = []
         for b in range(n_batches):
             batch = pairs[order[b * size:(b + 1) * size]]

@@ -17,12 +17,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from magnet.evaluate import BUCKET_NAMES, per_user_ranks  # noqa: E402
-from magnet.explain import ExplainContext  # noqa: E402
+from magnet.explain import ExplainContext, held_out_pair_ranks  # noqa: E402
+from magnet.vocab import BUCKET_NAMES  # noqa: E402
 
 
 def bucket_ranks(ctx: ExplainContext, pairs: np.ndarray, bucket: int) -> np.ndarray:
@@ -30,10 +29,7 @@ def bucket_ranks(ctx: ExplainContext, pairs: np.ndarray, bucket: int) -> np.ndar
     keep = pairs[ctx.buckets[pairs[:, 1]] == bucket]
     if len(keep) == 0:
         return np.zeros(0, dtype=np.int64)
-    csr = (torch.from_numpy(ctx.train_indptr), torch.from_numpy(ctx.train_indices))  # loaded once per context
-    users, items = torch.from_numpy(keep[:, 0]), torch.from_numpy(keep[:, 1])
-    score = lambda u: ctx.model.score_users(ctx.pre, u)  # noqa: E731
-    return per_user_ranks(score, users, items, csr, ctx.data.n_items).numpy()
+    return held_out_pair_ranks(ctx, keep)
 
 
 def main() -> int:

@@ -10,8 +10,9 @@ from typing import Sequence
 import pandas as pd
 
 from .config import VARIANTS, RunConfig
-from .data import Dataset, load_dataset
-from .pipeline import DEFAULT_CACHE, make_config, train_run
+from .data import DEFAULT_CACHE, Dataset, load_dataset
+from .fileio import frame_markdown, markdown_table
+from .pipeline import make_config, train_run
 
 SUMMARY_COLUMNS: tuple[str, ...] = ("variant", "recall@10", "ndcg@10", "recall@20", "ndcg@20",
                                     "tail_recall@20", "valid_recall@20", "switch_step", "switch_reason",
@@ -57,19 +58,6 @@ def summary_table(checkpoints: Sequence[Path]) -> pd.DataFrame:
     return table
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table (no optional dependency on tabulate)."""
-    def fmt(v: object) -> str:
-        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-            return ""
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
-
-    head = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
-
-
 def run_ablation(data: str, out: str | Path, variants: Sequence[str] = VARIANTS,
                  base: RunConfig | None = None, device: str | None = None, epochs: int | None = None,
                  seed: int | None = None, projection: str = "umap", progress: bool = True) -> str:
@@ -112,13 +100,13 @@ def seed_row(checkpoint: Path) -> dict[str, object]:
 def write_seed_summary(out: Path, seed_dirs: Sequence[Path]) -> str:
     """Mean ± sample std over seeds of every variant found in each of ``seed_dirs``; the
     popularity ranking (deterministic) is added as a row of its own."""
-    rows = []
+    records = []
     for seed_dir in seed_dirs:
         for checkpoint in sorted(p.parent for p in seed_dir.glob("*/metrics.json")):
-            rows.append({"seed": seed_dir.name, **seed_row(checkpoint)})
-    if not rows:
+            records.append({"seed": seed_dir.name, **seed_row(checkpoint)})
+    if not records:
         raise FileNotFoundError(f"no checkpoints under {', '.join(map(str, seed_dirs))}")
-    raw = pd.DataFrame(rows)
+    raw = pd.DataFrame(records)
     raw.to_csv(out / "summary_seeds_raw.csv", index=False)
     grouped = raw.groupby("variant", sort=False)
     table = pd.DataFrame({"variant": list(grouped.groups), "seeds": grouped.size().to_list()})
@@ -129,19 +117,17 @@ def write_seed_summary(out: Path, seed_dirs: Sequence[Path]) -> str:
     first = next(p.parent for p in seed_dirs[0].glob("*/metrics.json"))
     pop = json.loads((first / "metrics.json").read_text()).get("popularity")
     table.to_csv(out / "summary_seeds.csv", index=False)
-    lines = ["| variant | seeds | " + " | ".join(SEED_METRICS) + " |",
-             "|" + "|".join("---" for _ in range(len(SEED_METRICS) + 2)) + "|"]
+    rows = []
     for row in table.to_dict("records"):
         cells = [f"{row[c]:.1f} ± {row[c + '_std']:.1f}" if c == "best_epoch"
                  else f"{row[c]:.4f} ± {row[c + '_std']:.4f}" for c in SEED_METRICS]
-        lines.append(f"| {row['variant']} | {row['seeds']} | " + " | ".join(cells) + " |")
+        rows.append([row["variant"], row["seeds"], *cells])
     if pop:
-        cells = [f"{pop['test']['recall@10']:.4f}", f"{pop['test']['ndcg@10']:.4f}",
-                 f"{pop['test']['recall@20']:.4f}", f"{pop['test']['ndcg@20']:.4f}",
-                 f"{pop['test']['buckets']['tail']['recall@20']:.4f}",
-                 f"{pop['valid']['recall@20']:.4f}", f"{pop['valid']['ndcg@20']:.4f}", ""]
-        lines.append("| popularity | – | " + " | ".join(cells) + " |")
-    markdown = "\n".join(lines)
+        rows.append(["popularity", "–", f"{pop['test']['recall@10']:.4f}", f"{pop['test']['ndcg@10']:.4f}",
+                     f"{pop['test']['recall@20']:.4f}", f"{pop['test']['ndcg@20']:.4f}",
+                     f"{pop['test']['buckets']['tail']['recall@20']:.4f}",
+                     f"{pop['valid']['recall@20']:.4f}", f"{pop['valid']['ndcg@20']:.4f}", ""])
+    markdown = markdown_table(["variant", "seeds", *SEED_METRICS], rows)
     (out / "summary_seeds.md").write_text(markdown + "\n")
     return markdown
 
@@ -151,6 +137,6 @@ def write_summary(out: Path, checkpoints: Sequence[Path]) -> str:
     table = summary_table(checkpoints)
     table["train_seconds"] = table["train_seconds"].round(1)
     table.to_csv(out / "summary.csv", index=False)
-    markdown = to_markdown(table)
+    markdown = frame_markdown(table)
     (out / "summary.md").write_text(markdown + "\n")
     return markdown

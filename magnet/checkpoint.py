@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import RunConfig, validate_config
 from .errors import CheckpointError, ConfigError, MagnetError
+from .fileio import json_default, write_atomic_dir, write_file_atomic
 from .model import MAGNET
 
 FORMAT_VERSION = 1
@@ -57,38 +54,6 @@ def device_name(device: str) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def write_atomic_dir(final: Path, writer: Any) -> None:
-    """Call ``writer(tmp_dir)`` then move tmp_dir to ``final`` (replacing it) in one rename.
-
-    A crash in ``writer`` leaves ``final`` as it was; the temp dir lives beside ``final``.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        writer(tmp)
-        if final.exists():
-            old = final.parent / f".{final.name}.old-{os.getpid()}-{time.time_ns()}"
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")
-
-
 def save_checkpoint(out_dir: str | Path, *, info: dict[str, Any], model: MAGNET,
                     metrics: dict[str, Any], trace: pd.DataFrame, switch: dict[str, Any] | None,
                     projection: dict[str, np.ndarray], planted: dict[str, np.ndarray] | None = None,
@@ -101,12 +66,12 @@ def save_checkpoint(out_dir: str | Path, *, info: dict[str, Any], model: MAGNET,
 
     def write(tmp: Path) -> None:
         (tmp / "config.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **info},
-                                                    indent=2, default=_json_default))
+                                                    indent=2, default=json_default))
         save_file(state, str(tmp / "model.safetensors"))
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default))
         trace.to_csv(tmp / "trace.csv", index=False, float_format="%.6g")
         (tmp / "switch.json").write_text(json.dumps(
-            switch or {"step": None, "epoch": None, "reason": "none"}, indent=2, default=_json_default))
+            switch or {"step": None, "epoch": None, "reason": "none"}, indent=2, default=json_default))
         np.savez(tmp / "projection.npz", **projection)
         if planted is not None:
             np.savez(tmp / "planted_truth.npz", **planted)
@@ -131,10 +96,9 @@ def _sha256(path: Path) -> str:
 def write_encoded(directory: Path, h: torch.Tensor) -> None:
     """Cache channels ``h`` [C, U+I, d] next to the model.safetensors they were computed from
     (written to a temporary name, then renamed: never a half-written cache)."""
-    tmp = directory / f".{ENCODED_FILE}.tmp-{os.getpid()}"
-    save_file({"h": h.detach().cpu().contiguous()}, str(tmp),
-              metadata={"model_sha256": _sha256(directory / "model.safetensors")})
-    os.replace(tmp, directory / ENCODED_FILE)
+    tensors = {"h": h.detach().cpu().contiguous()}
+    meta = {"model_sha256": _sha256(directory / "model.safetensors")}
+    write_file_atomic(directory / ENCODED_FILE, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
 def read_encoded(path: str | Path, expected_shape: tuple[int, ...]) -> torch.Tensor | None:
@@ -324,4 +288,4 @@ def find_checkpoints(root: str | Path) -> list[Path]:
 
 __all__ = ["FORMAT_VERSION", "REQUIRED_FILES", "Checkpoint", "CheckpointError", "MagnetError",
            "device_name", "find_checkpoints", "git_commit", "load_checkpoint", "read_info",
-           "save_checkpoint", "write_atomic_dir"]
+           "save_checkpoint"]

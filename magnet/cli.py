@@ -123,7 +123,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_positive(parser, args)
-    from . import pipeline  # heavy imports only after the arguments are known to be good
+    # heavy imports only after the arguments are known to be good
+    from . import pipeline, restore
+    from .evaluate import metric_table
 
     base = _base_config(args) if args.command in ("train", "ablate") else None
     if args.command in ("train", "ablate") and args.data is None:
@@ -136,17 +138,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         if not pipeline.is_main_process():
             return 0  # under torchrun only rank 0 reports (and only it wrote the checkpoint)
         metrics = json.loads((out / "metrics.json").read_text())
-        print(pipeline.metric_table(metrics, config.train.topks))
+        print(metric_table(metrics, config.train.topks))
         print(f"checkpoint written to {out}")
     elif args.command == "evaluate":
         device = "cuda" if args.device == "auto" and _cuda() else ("cpu" if args.device == "auto" else args.device)
-        ckpt, metrics = pipeline.evaluate_checkpoint(args.checkpoint, device=device,
-                                                     cache_encoded=args.cache_encoded)
+        ckpt, metrics = restore.evaluate_checkpoint(args.checkpoint, device=device,
+                                                    cache_encoded=args.cache_encoded)
         if args.json:
             print(json.dumps(metrics, indent=2))
         else:
             print(f"{ckpt.path} ({ckpt.variant} on {ckpt.info['dataset']['name']})")
-            print(pipeline.metric_table(metrics, ckpt.config.train.topks))
+            print(metric_table(metrics, ckpt.config.train.topks))
     elif args.command == "ablate":
         from .ablation import run_ablation
 

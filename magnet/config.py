@@ -13,14 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-
-VARIANTS: tuple[str, ...] = (
-    "full",
-    "no_routing_reg",
-    "no_view_contrastive",
-    "fixed_switch",
-    "behaviour_only",
-)
+from .variants import VARIANT_TABLE, VARIANTS
 
 
 @dataclass
@@ -189,23 +182,15 @@ def _coerce(value: Any, default: Any, name: str, source: str) -> Any:
 
 
 def apply_variant(config: RunConfig, variant: str) -> RunConfig:
-    """Return a copy of ``config`` with the switches of ablation ``variant`` applied (spec §6)."""
+    """Return a copy of ``config`` with the switches of ablation ``variant`` applied (spec §6;
+    the switches are :data:`magnet.variants.VARIANT_TABLE`)."""
     if variant not in VARIANTS:
         raise ConfigError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     cfg = RunConfig.from_dict(config.to_dict())
     cfg.variant = variant
-    if variant == "no_routing_reg":
-        cfg.routing.lb_weight = 0.0
-        cfg.routing.ent_weight_cov = 0.0
-        cfg.routing.conf_weight = 0.0
-    elif variant == "no_view_contrastive":
-        cfg.train.vc_weight = 0.0
-    elif variant == "fixed_switch":
-        cfg.routing.switch_mode = "fixed"
-    elif variant == "behaviour_only":
-        cfg.model.use_experts = False
-        cfg.model.use_aug_view = False
-        cfg.train.vc_weight = 0.0
+    for path, value in VARIANT_TABLE[variant].overrides.items():
+        section, name = path.split(".")
+        setattr(getattr(cfg, section), name, value)
     return cfg
 
 

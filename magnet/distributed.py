@@ -138,6 +138,13 @@ def shard(indices: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
     return indices[rank * size:(rank + 1) * size]
 
 
+def check_divisible_batch(batch_size: int, world_size: int) -> None:
+    """Each global batch must split into equal per-rank shards."""
+    if batch_size % world_size:
+        raise ConfigError(f"train.batch_size {batch_size} is not divisible by the {world_size} "
+                          "processes of this launch (WORLD_SIZE); pick a multiple")
+
+
 def rank_seed(seed: int, rank: int, epoch: int, stream: int = 0) -> int:
     """Seed of random stream ``stream`` (e.g. 0 negatives, 1 logit noise) of ``rank`` in ``epoch``:
     distinct per rank, and a function of the epoch so a resumed run draws the same numbers."""
@@ -191,5 +198,5 @@ def cleanup(ctx: DistContext) -> None:
         dist.destroy_process_group()
 
 
-__all__ = ["DistContext", "all_reduce_mean", "barrier", "broadcast_object", "cleanup",
+__all__ = ["DistContext", "all_reduce_mean", "barrier", "broadcast_object", "check_divisible_batch", "cleanup",
            "init_distributed", "is_main_process", "launch_env", "pad_to_multiple", "rank_seed", "shard", "wrap_ddp"]

@@ -8,17 +8,22 @@ at least one positive in the split.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from .metrics import METRIC_NAMES, build_csr, gather_csr, hits_matrix, ranking_metrics
+from .vocab import BUCKET_NAMES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import RunConfig
+    from .data import Dataset
+    from .model import MAGNET, Precomputed
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 """Scores of a batch: user ids LongTensor [B] (on the evaluation device) -> float [B, n_items]."""
 
-BUCKET_NAMES: tuple[str, ...] = ("head", "mid", "tail")
 BUCKET_METRICS: tuple[str, ...] = ("recall", "ndcg")
 
 
@@ -82,7 +87,7 @@ def popularity_score_fn(train: np.ndarray, n_items: int, device: str | torch.dev
     return score
 
 
-def _masked_scores(score_fn: ScoreFn, users: torch.Tensor, train_csr: tuple[torch.Tensor, torch.Tensor],
+def masked_scores(score_fn: ScoreFn, users: torch.Tensor, train_csr: tuple[torch.Tensor, torch.Tensor],
                    n_items: int) -> torch.Tensor:
     """Scores [B, n_items] of ``users`` [B] with their training positives set to -inf."""
     scores = score_fn(users)
@@ -172,7 +177,7 @@ def evaluate(score_fn: ScoreFn, n_users: int, n_items: int, train: np.ndarray,
 
     for start in range(0, eval_users.numel(), batch_users):
         users = eval_users[start:start + batch_users]                 # [B]
-        scores = _masked_scores(score_fn, users, train_csr, n_items)  # [B, n_items]
+        scores = masked_scores(score_fn, users, train_csr, n_items)  # [B, n_items]
         topk = torch.topk(scores, max_k, dim=1).indices               # [B, maxK]
         del scores
         topk_bucket = bucket_t[topk] if bucket_t is not None else None  # [B, maxK]
@@ -231,7 +236,8 @@ def per_user_ranks(score_fn: ScoreFn, users: torch.Tensor, items: torch.Tensor,
         items: [N] item ids.
         train_csr: ``(indptr, indices)`` of the training pairs from :func:`build_csr`.
         n_items: catalogue size.
-        batch_size: pairs scored at once (memory O(batch_size * n_items)).
+        batch_size: distinct users scored at once (memory O(batch_size * n_items), plus a row
+            per ranked pair of the batch).
 
     Returns:
         [N] int64 ranks on ``users``' device.
@@ -240,16 +246,42 @@ def per_user_ranks(score_fn: ScoreFn, users: torch.Tensor, items: torch.Tensor,
         raise ValueError(f"users {tuple(users.shape)} and items {tuple(items.shape)} must be equal 1-D")
     device = users.device
     csr = (train_csr[0].to(device), train_csr[1].to(device))
-    users = users.to(torch.long)
     items = items.to(device=device, dtype=torch.long)
+    # Each distinct user is scored once, however many of its items are ranked.
+    distinct, row_of = torch.unique(users.to(torch.long), return_inverse=True)
     out = torch.empty(users.numel(), dtype=torch.long, device=device)
-    for start in range(0, users.numel(), batch_size):
-        u = users[start:start + batch_size]
-        scores = _masked_scores(score_fn, u, csr, n_items)           # [b, n_items]
-        target = scores.gather(1, items[start:start + batch_size].unsqueeze(1))   # [b, 1]
-        out[start:start + batch_size] = 1 + (scores > target).sum(1)
+    for start in range(0, distinct.numel(), batch_size):
+        scores = masked_scores(score_fn, distinct[start:start + batch_size], csr, n_items)  # [b, n_items]
+        pairs = torch.nonzero((row_of >= start) & (row_of < start + scores.shape[0])).flatten()
+        rows = row_of[pairs] - start
+        target = scores[rows, items[pairs]]  # [p]
+        out[pairs] = 1 + (scores[rows] > target.unsqueeze(1)).sum(1)
     return out
 
 
-__all__ = ["BUCKET_NAMES", "ScoreFn", "evaluate", "item_degree", "per_user_ranks",
+def evaluate_model(model: "MAGNET", pre: "Precomputed", config: "RunConfig", data: "Dataset",
+                   splits: tuple[str, ...], device: torch.device | str,
+                   buckets: np.ndarray | None = None) -> dict[str, dict]:
+    """Full-ranking metrics of ``model`` with channels ``pre`` (its :meth:`~MAGNET.precompute`)
+    on ``splits`` of ``data``, with the cut-offs, batch size and popularity buckets of ``config``
+    (``buckets``: the [n_items] buckets if already computed)."""
+    if buckets is None:
+        buckets = popularity_buckets(data.train, data.n_items, config.graph.tail_quantile)
+    return evaluate(lambda users: model.score_users(pre, users), data.n_users, data.n_items, data.train,
+                    {s: getattr(data, s) for s in splits}, ks=config.train.topks,
+                    batch_users=config.train.eval_batch_users, device=device, buckets=buckets)
+
+
+def metric_table(metrics: dict[str, dict], ks: list[int]) -> str:
+    """Plain-text table of valid/test metrics for the CLI."""
+    names = ("recall", "ndcg", "precision", "map")
+    lines = ["split  " + "  ".join(f"{n}@{k:<3}".rjust(12) for n in names for k in ks)]
+    for split in ("valid", "test"):
+        if split in metrics:
+            lines.append(f"{split:<6} " + "  ".join(f"{metrics[split][f'{n}@{k}']:>12.4f}"
+                                                    for n in names for k in ks))
+    return "\n".join(lines)
+
+
+__all__ = ["BUCKET_NAMES", "ScoreFn", "evaluate", "evaluate_model", "masked_scores", "item_degree", "metric_table", "per_user_ranks",
            "popularity_buckets", "popularity_score_fn"]

@@ -1,4 +1,5 @@
-"""End-to-end runs: data → graphs → model → trainer → checkpoint directory, and back."""
+"""End-to-end training runs: data → graphs → model → trainer → checkpoint directory.
+(Reading a checkpoint back is :mod:`magnet.restore`.)"""
 from __future__ import annotations
 
 import os
@@ -10,22 +11,22 @@ from typing import Any, Callable
 
 import torch
 
-from .checkpoint import (Checkpoint, device_name, git_commit, load_checkpoint, save_checkpoint,
-                         write_encoded)
+from .checkpoint import device_name, git_commit, save_checkpoint
 from .config import RunConfig, apply_variant
-from .data import Dataset, load_dataset
-from .distributed import DistContext, barrier, cleanup, init_distributed, is_main_process
-from .errors import CheckpointError, DataError
+from .data import DEFAULT_CACHE, Dataset, load_dataset
+from .distributed import (
+    DistContext,
+    barrier,
+    cleanup,
+    init_distributed,
+    is_main_process,
+)
+from .errors import DataError
 from .evaluate import evaluate, popularity_buckets, popularity_score_fn
 from .projection import project_nodes
+from .restore import needs_features
 from .snapshot import snapshot_dir
-from .trainer import Trainer, evaluate_model, model_inputs
-
-DEFAULT_CACHE = Path(os.environ.get("MAGNET_CACHE", ".magnet_cache"))
-
-
-def needs_features(config: RunConfig) -> bool:
-    return config.model.use_aug_view
+from .trainer import Trainer
 
 
 def dataset_info(data: Dataset, spec: str, out_dir: Path) -> dict[str, Any]:
@@ -113,11 +114,11 @@ def _train_and_write(config: RunConfig, out_dir: Path, data: Dataset | None, pro
         "train_seconds": round(state.train_seconds, 2),
         "epochs_run": state.epochs_run,
         "best_epoch": state.best_epoch,
-        "steps_run": state.controller.step,
+        "steps_run": state.schedule.step,
         "world_size": ctx.world_size,
     }
     save_checkpoint(out_dir, info=info, model=model, metrics=metrics, trace=state.trace,
-                    switch=state.controller.switch, projection=proj, planted=data.planted,
+                    switch=state.schedule.switch, projection=proj, planted=data.planted,
                     encoded=pre.h)
     shutil.rmtree(snapshot, ignore_errors=True)
     return out_dir
@@ -137,60 +138,4 @@ def make_config(data: str, variant: str, base: RunConfig | None = None, device: 
     return config
 
 
-def dataset_for_checkpoint(ckpt: Checkpoint) -> Dataset:
-    """Find the dataset a checkpoint was trained on and check it is the same one (fingerprint)."""
-    ds = ckpt.info["dataset"]
-    require = needs_features(ckpt.config)
-    candidates: list[Path] = []
-    if ds.get("relative_path"):
-        candidates.append((ckpt.path / ds["relative_path"]).resolve())
-    if ds.get("path"):
-        candidates.append(Path(ds["path"]))
-    data = None
-    for root in candidates:
-        if root.is_dir():
-            data = load_dataset(str(root), cache_dir=DEFAULT_CACHE, require_features=require)
-            break
-    if data is None:
-        if str(ds.get("spec", "")).startswith("synthetic:"):
-            data = load_dataset(ds["spec"], cache_dir=DEFAULT_CACHE, require_features=require)
-        else:
-            raise CheckpointError(f"its dataset was not found (looked in {', '.join(map(str, candidates))})",
-                                  ckpt.path / "config.json")
-    if data.fingerprint != ds.get("fingerprint"):
-        raise CheckpointError(f"checkpoint was made for another dataset (fingerprint "
-                              f"{str(ds.get('fingerprint'))[:12]}…, data at {data.root} has "
-                              f"{data.fingerprint[:12]}…)", ckpt.path / "config.json")
-    return data
-
-
-def evaluate_checkpoint(path: str | Path, device: str = "cpu", cache_encoded: bool = False
-                        ) -> tuple[Checkpoint, dict[str, dict]]:
-    """Reload a checkpoint and its dataset and recompute valid/test metrics; with
-    ``cache_encoded``, also (re)write its encoded.safetensors (for checkpoints made before
-    the cache existed, so the dashboard opens them without building graphs)."""
-    ckpt = load_checkpoint(path, device=device)
-    data = dataset_for_checkpoint(ckpt)
-    graphs, image_feat, text_feat = model_inputs(ckpt.config, data, torch.device(device))
-    image_feat, text_feat = ckpt.model.content_inputs(image_feat, text_feat)
-    pre = ckpt.model.precompute(graphs, image_feat, text_feat)
-    if cache_encoded:
-        write_encoded(ckpt.path, pre.h)
-    metrics = evaluate_model(ckpt.model, ckpt.config, data, graphs, image_feat, text_feat,
-                             ("valid", "test"), device, pre=pre)
-    return ckpt, metrics
-
-
-def metric_table(metrics: dict[str, dict], ks: list[int]) -> str:
-    """Plain-text table of valid/test metrics for the CLI."""
-    names = ("recall", "ndcg", "precision", "map")
-    lines = ["split  " + "  ".join(f"{n}@{k:<3}".rjust(12) for n in names for k in ks)]
-    for split in ("valid", "test"):
-        if split in metrics:
-            lines.append(f"{split:<6} " + "  ".join(f"{metrics[split][f'{n}@{k}']:>12.4f}"
-                                                    for n in names for k in ks))
-    return "\n".join(lines)
-
-
-__all__ = ["dataset_for_checkpoint", "evaluate_checkpoint", "is_main_process", "make_config",
-           "metric_table", "popularity_metrics", "train_run"]
+__all__ = ["is_main_process", "make_config", "popularity_metrics", "train_run"]

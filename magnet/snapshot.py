@@ -1,7 +1,7 @@
 """Periodic training snapshots for ``train --resume`` (no pickle: safetensors + JSON).
 
 A snapshot directory holds ``tensors.safetensors`` (model, best model, optimizer moments, RNG
-states) and ``state.json`` (loop counters, routing controller incl. EMA/window/switch, valid
+states) and ``state.json`` (loop counters, routing schedule incl. EMA/window/switch, valid
 history, the trace so far, optimizer hyper-parameters). It is written atomically, so a crash
 mid-write leaves the previous snapshot intact.
 """
@@ -16,8 +16,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .checkpoint import write_atomic_dir
 from .errors import CheckpointError
+from .fileio import write_atomic_dir
 
 SNAPSHOT_VERSION = 1
 
@@ -44,7 +44,7 @@ def snapshot_dir(out_dir: str | Path) -> Path:
 
 def save_snapshot(path: Path, *, loop: LoopState, model: torch.nn.Module,
                   best_state: dict[str, torch.Tensor] | None, optimizer: torch.optim.Optimizer,
-                  controller_state: dict[str, Any], generator: torch.Generator,
+                  schedule_state: dict[str, Any], generator: torch.Generator,
                   fingerprint: str, config: dict[str, Any]) -> None:
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
@@ -57,7 +57,7 @@ def save_snapshot(path: Path, *, loop: LoopState, model: torch.nn.Module,
             tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
     tensors["rng.generator"] = generator.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
-    meta = {"snapshot_version": SNAPSHOT_VERSION, "loop": asdict(loop), "controller": controller_state,
+    meta = {"snapshot_version": SNAPSHOT_VERSION, "loop": asdict(loop), "controller": schedule_state,
             "param_groups": opt["param_groups"], "fingerprint": fingerprint, "config": config,
             "has_best": best_state is not None}
 
@@ -71,7 +71,7 @@ def save_snapshot(path: Path, *, loop: LoopState, model: torch.nn.Module,
 def load_snapshot(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                   generator: torch.Generator, fingerprint: str, config: dict[str, Any]
                   ) -> tuple[LoopState, dict[str, Any], dict[str, torch.Tensor] | None]:
-    """Restore model, optimizer and RNGs in place; return (loop, controller state, best state)."""
+    """Restore model, optimizer and RNGs in place; return (loop, routing schedule state, best state)."""
     try:
         meta = json.loads((path / "state.json").read_text())
         tensors = load_file(str(path / "tensors.safetensors"))

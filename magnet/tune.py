@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,10 +30,13 @@ import optuna
 import pandas as pd
 
 from .config import RunConfig, apply_variant, validate_config
-from .data import Dataset, load_dataset
+from .data import DEFAULT_CACHE, Dataset, load_dataset
 from .errors import ConfigError, MagnetError
-from .pipeline import DEFAULT_CACHE, make_config, needs_features
-from .trainer import Trainer
+from .fileio import frame_markdown, write_text_atomic
+from .pipeline import make_config
+from .restore import needs_features
+from .trainer import Trainer, TrainerCallback
+from .variants import VARIANT_TABLE, matches
 
 Log = Callable[[str], None]
 
@@ -132,19 +134,6 @@ SEARCH_SPACE: tuple[Param, ...] = (
           why="confidence regulariser once specialised"),
 )
 
-# Paths (or "section." prefixes) that an ablation variant pins or makes irrelevant: they are not
-# sampled for that variant, so no trial is wasted on a value the variant overrides or ignores.
-VARIANT_PINNED: dict[str, tuple[str, ...]] = {
-    "full": (),
-    "no_routing_reg": ("routing.lb_weight", "routing.conf_weight"),
-    "no_view_contrastive": ("train.vc_weight",),
-    "fixed_switch": (),
-    "behaviour_only": ("model.expert_kind", "model.expert_hidden", "model.router_rank", "model.fusion_gamma_init",
-                       "model.learn_fusion_gamma", "train.content_weight_decay", "train.expert_lr_scale", "train.router_lr_scale",
-                       "train.expert_weight_decay", "train.vc_weight", "graph.", "routing."),
-}
-
-
 def check_space(space: Sequence[Param]) -> None:
     """Raise :class:`ConfigError` if a path is not a field of :class:`RunConfig` or repeats."""
     defaults = RunConfig().to_dict()
@@ -161,12 +150,12 @@ def check_space(space: Sequence[Param]) -> None:
 
 
 def space_for_variant(space: Sequence[Param], variant: str) -> tuple[Param, ...]:
-    """``space`` without the parameters that ``variant`` pins or ignores."""
-    if variant not in VARIANT_PINNED:
+    """``space`` without the parameters that ``variant`` pins or ignores
+    (:attr:`magnet.variants.Variant.pinned`)."""
+    if variant not in VARIANT_TABLE:
         raise ConfigError(f"unknown variant {variant!r}")
-    pinned = VARIANT_PINNED[variant]
-    return tuple(p for p in space
-                 if not any(p.path == x or (x.endswith(".") and p.path.startswith(x)) for x in pinned))
+    pinned = VARIANT_TABLE[variant].pinned
+    return tuple(p for p in space if not matches(p.path, pinned))
 
 
 def suggest_config(trial: optuna.trial.BaseTrial, base: RunConfig,
@@ -225,7 +214,7 @@ class StudyResult:
 
     @property
     def markdown(self) -> str:
-        return table_markdown(self.table)
+        return frame_markdown(self.table, ".4g")
 
 
 def storage_url(out_dir: Path) -> str:
@@ -265,6 +254,26 @@ def open_study(storage: str, study_name: str, identity: dict[str, Any], seed: in
     return study
 
 
+class PruneOnValid(TrainerCallback):
+    """Reports every valid ``metric`` to an Optuna trial and prunes it (raising
+    :class:`optuna.TrialPruned` out of :meth:`Trainer.fit`) when the pruner says so; records the
+    trial's best epoch and epochs run when it does."""
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial, self.metric = trial, metric
+        self.best_epoch, self.best_value = 0, -math.inf
+
+    def on_evaluate(self, trainer: Trainer, epoch: int, valid: dict[str, Any]) -> None:
+        value = float(valid[self.metric])
+        if value > self.best_value:
+            self.best_epoch, self.best_value = epoch, value
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            self.trial.set_user_attr("best_epoch", self.best_epoch)
+            self.trial.set_user_attr("epochs_run", epoch)
+            raise optuna.TrialPruned(f"valid {self.metric} {value:.4f} at epoch {epoch}")
+
+
 def make_objective(base: RunConfig, data: Dataset, space: Sequence[Param]
                    ) -> Callable[[optuna.Trial], float]:
     """Objective: train one sampled config; return its best valid ``select_metric``.
@@ -276,20 +285,7 @@ def make_objective(base: RunConfig, data: Dataset, space: Sequence[Param]
     def objective(trial: optuna.Trial) -> float:
         config = suggest_config(trial, base, space)
         trial.set_user_attr("config", config.to_dict())
-        best = {"epoch": 0, "value": -math.inf, "epochs": 0}
-
-        def on_evaluate(epoch: int, valid: dict[str, Any]) -> None:
-            value = float(valid[metric])
-            best["epochs"] = epoch
-            if value > best["value"]:
-                best.update(epoch=epoch, value=value)
-            trial.report(value, epoch)
-            if trial.should_prune():
-                trial.set_user_attr("best_epoch", best["epoch"])
-                trial.set_user_attr("epochs_run", epoch)
-                raise optuna.TrialPruned(f"valid {metric} {value:.4f} at epoch {epoch}")
-
-        state = Trainer(config, data, progress=False).fit(on_evaluate=on_evaluate)
+        state = Trainer(config, data, progress=False).fit(callbacks=[PruneOnValid(trial, metric)])
         valid = {k: v for k, v in state.metrics["valid"].items() if k != "buckets"}  # never "test"
         trial.set_user_attr("best_epoch", int(state.best_epoch))
         trial.set_user_attr("epochs_run", int(state.epochs_run))
@@ -318,32 +314,12 @@ def trials_table(study: optuna.Study, space: Sequence[Param], metric: str) -> pd
     return table
 
 
-def table_markdown(table: pd.DataFrame) -> str:
-    """GitHub Markdown of a trials table (4 significant digits, blanks for missing values)."""
-    def fmt(v: Any) -> str:
-        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-            return ""
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    head = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
-
-
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_outputs(study: optuna.Study, out_dir: Path, space: Sequence[Param], metric: str) -> StudyResult:
     """Write ``trials.csv``, ``trials.md``, ``best.json`` and (once a trial completed)
     ``best_config.json`` from the whole study, previous sessions included."""
     table = trials_table(study, space, metric)
-    _write(out_dir / "trials.csv", table.to_csv(index=False))
-    _write(out_dir / "trials.md", table_markdown(table) + "\n")
+    write_text_atomic(out_dir / "trials.csv", table.to_csv(index=False))
+    write_text_atomic(out_dir / "trials.md", frame_markdown(table, ".4g") + "\n")
     states = [t.state for t in study.trials]
     counts = {"trials": len(states), **{s.name.lower(): states.count(s) for s in optuna.trial.TrialState}}
     result = StudyResult(study.study_name, storage_url(out_dir), out_dir, metric, table, counts=counts)
@@ -355,11 +331,11 @@ def write_outputs(study: optuna.Study, out_dir: Path, space: Sequence[Param], me
         best = study.best_trial
         result.best_value, result.best_trial = float(best.value), best.number
         result.best_config = out_dir / "best_config.json"
-        _write(result.best_config, RunConfig.from_dict(best.user_attrs["config"]).to_json() + "\n")
+        write_text_atomic(result.best_config, RunConfig.from_dict(best.user_attrs["config"]).to_json() + "\n")
         summary.update(best_value=result.best_value, best_trial=best.number,
                        best_epoch=best.user_attrs.get("best_epoch"), best_params=best.params,
                        best_valid=best.user_attrs.get("valid"), best_config="best_config.json")
-    _write(out_dir / "best.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(out_dir / "best.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return result
 
 
@@ -409,6 +385,6 @@ def run_study(data_spec: str, out_dir: str | Path, trials: int = 20, budget_minu
     return write_outputs(study, out_dir, space, metric)
 
 
-__all__ = ["Param", "SEARCH_SPACE", "StudyResult", "TuneError", "TuneSettings", "VARIANT_PINNED",
+__all__ = ["Param", "PruneOnValid", "SEARCH_SPACE", "StudyResult", "TuneError", "TuneSettings",
            "check_space", "make_objective", "run_study", "space_for_variant", "space_markdown",
            "suggest_config", "trials_table", "write_outputs"]

@@ -117,7 +117,7 @@ def test_scaling_projection_is_linear() -> None:
     import importlib.util
     import math
 
-    spec = importlib.util.spec_from_file_location("bench_run", REPO / "bench" / "run.py")
+    spec = importlib.util.spec_from_file_location("bench_scaling", REPO / "bench" / "scaling.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
 

@@ -1,11 +1,10 @@
 """The fused tiled catalogue scorer equals the generic [9, B, I] path and pair scoring."""
 import pytest
 import torch
+from test_model import toy
 
 from magnet.model import RouteParams
 from magnet.model.catalogue import CatalogueScorer
-
-from test_model import toy
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 9])

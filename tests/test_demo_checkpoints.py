@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from magnet import FORMAT_VERSION, VARIANTS, find_checkpoints, load_checkpoint
-from magnet.pipeline import evaluate_checkpoint
+from magnet.restore import evaluate_checkpoint
 
 DEMO = Path(__file__).resolve().parents[1] / "checkpoints" / "demo"
 

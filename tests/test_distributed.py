@@ -17,11 +17,19 @@ import torch.multiprocessing as mp
 
 from magnet.checkpoint import load_checkpoint
 from magnet.data import Dataset, load_dataset
-from magnet.distributed import (DistContext, all_reduce_mean, broadcast_object, init_distributed,
-                                launch_env, pad_to_multiple, shard)
+from magnet.distributed import (
+    DistContext,
+    all_reduce_mean,
+    broadcast_object,
+    check_divisible_batch,
+    init_distributed,
+    launch_env,
+    pad_to_multiple,
+    shard,
+)
 from magnet.errors import ConfigError
 from magnet.pipeline import make_config
-from magnet.trainer import Trainer, check_divisible_batch
+from magnet.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = 2
@@ -118,7 +126,8 @@ def _decomposable_config():
 
 def _gradients(trainer: Trainer, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
                ) -> dict[str, torch.Tensor]:
-    params = dataclasses.replace(trainer.controller.params(), noise=0.0, lb_weight=0.0)
+    params = trainer.schedule.params()
+    params = dataclasses.replace(params, route=dataclasses.replace(params.route, noise=0.0), lb_weight=0.0)
     loss, _ = trainer.objective(users, pos, neg, params)
     trainer.optimizer.zero_grad(set_to_none=True)
     loss.backward()  # DDP averages over ranks here

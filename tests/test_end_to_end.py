@@ -10,7 +10,8 @@ import pytest
 from magnet import load_checkpoint
 from magnet.checkpoint import REQUIRED_FILES
 from magnet.data import load_dataset
-from magnet.pipeline import evaluate_checkpoint, make_config, train_run
+from magnet.pipeline import make_config, train_run
+from magnet.restore import evaluate_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

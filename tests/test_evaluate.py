@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from magnet.evaluate import (evaluate, per_user_ranks, popularity_buckets,
-                             popularity_score_fn)
+from magnet.evaluate import (
+    evaluate,
+    per_user_ranks,
+    popularity_buckets,
+    popularity_score_fn,
+)
 from magnet.metrics import build_csr
 
 L3 = 1.0 / math.log2(3)  # discount of rank 2

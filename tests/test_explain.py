@@ -2,9 +2,18 @@
 import numpy as np
 import pytest
 
-from magnet.explain import (ExplainContext, case_study, case_study_table, family_sums, recommend,
-                            reliance_agreement, routing_table, style_label, utilization)
-from magnet.model import EXPERT_NAMES
+from magnet.explain import (
+    ExplainContext,
+    case_study,
+    case_study_table,
+    family_sums,
+    recommend,
+    reliance_agreement,
+    routing_table,
+    style_label,
+    utilization,
+)
+from magnet.vocab import EXPERT_NAMES
 
 
 @pytest.fixture(scope="module")

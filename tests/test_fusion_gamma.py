@@ -2,8 +2,8 @@
 import torch
 
 from magnet.config import RunConfig
-from magnet.data import load_dataset
-from magnet.pipeline import DEFAULT_CACHE, make_config
+from magnet.data import DEFAULT_CACHE, load_dataset
+from magnet.pipeline import make_config
 from magnet.trainer import Trainer
 
 
@@ -15,7 +15,7 @@ def _trained(learn: bool, gamma_init: float) -> Trainer:
     trainer = Trainer(config, load_dataset("synthetic:tiny", cache_dir=DEFAULT_CACHE), progress=False)
     users, pos = trainer.train_pairs[:256, 0], trainer.train_pairs[:256, 1]
     for _ in range(3):
-        trainer.step(users, pos, trainer.sampler.sample(users), trainer.controller.params())
+        trainer.step(users, pos, trainer.sampler.sample(users), trainer.schedule.params())
     return trainer
 
 

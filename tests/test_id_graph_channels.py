@@ -218,7 +218,7 @@ def test_checkpoint_saves_loads_and_scores_identically(tiny_id_graph, tmp_path):
     from magnet import load_checkpoint
     from magnet.checkpoint import ENCODED_FILE
     from magnet.explain import ExplainContext
-    from magnet.pipeline import evaluate_checkpoint
+    from magnet.restore import evaluate_checkpoint
 
     out, data = tiny_id_graph
     ckpt, metrics = evaluate_checkpoint(out)  # rebuilds graphs (with the modality graphs) and re-encodes

@@ -1,8 +1,8 @@
 """Each parameter belongs to exactly one Adam group, with the lr and weight decay of its role."""
 import pytest
 
-from magnet.data import load_dataset
-from magnet.pipeline import DEFAULT_CACHE, make_config
+from magnet.data import DEFAULT_CACHE, load_dataset
+from magnet.pipeline import make_config
 from magnet.trainer import Trainer
 
 

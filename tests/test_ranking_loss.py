@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from magnet.config import RunConfig, validate_config
-from magnet.data import load_dataset
+from magnet.data import DEFAULT_CACHE, load_dataset
 from magnet.errors import ConfigError
 from magnet.losses import bpr_loss, ranking_loss, sampled_softmax_loss
-from magnet.pipeline import DEFAULT_CACHE, make_config
-from magnet.trainer import NegativeSampler, Trainer
+from magnet.pipeline import make_config
+from magnet.sampler import NegativeSampler
+from magnet.trainer import Trainer
 
 
 def test_sampled_softmax_hand_value():
@@ -62,14 +63,13 @@ def test_objective_softmax_matches_hand_scores(variant):
     trainer = _trainer(variant, loss="softmax", n_negatives=3, softmax_tau=0.7)
     users, pos = trainer.train_pairs[:64, 0], trainer.train_pairs[:64, 1]
     neg = trainer.sampler.sample(users, 3)
-    params = trainer.controller.params()
+    params = trainer.schedule.params()
     model = trainer.model
     model.eval()  # no routing noise, so the two forward passes see the same gates
     torch.manual_seed(0)
     loss, scalars = trainer.objective(users, pos, neg, params)
     ch = model.encode(trainer.graphs, trainer.image_feat, trainer.text_feat)
-    from magnet.model import RouteParams
-    route = RouteParams(params.tau, params.k, params.noise)
+    route = params.route
     score = lambda items: model.score_pairs(ch, users, items, route).score  # noqa: E731
     s_pos = score(pos)
     s_neg = torch.stack([score(neg[:, j]) for j in range(3)], dim=1)

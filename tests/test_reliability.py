@@ -14,7 +14,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -23,9 +22,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from magnet.checkpoint import REQUIRED_FILES, load_checkpoint, write_atomic_dir
+from magnet.checkpoint import REQUIRED_FILES, load_checkpoint
 from magnet.data.mmrec import load_mmrec
 from magnet.errors import CheckpointError, DataError, MagnetError
+from magnet.fileio import write_atomic_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -302,7 +302,7 @@ def test_checkpoint_path_problems(tmp_path) -> None:
 
 
 def test_checkpoint_for_another_dataset(tiny_checkpoints, tmp_path) -> None:
-    from magnet.pipeline import evaluate_checkpoint
+    from magnet.restore import evaluate_checkpoint
 
     d = copy_ckpt(tiny_checkpoints, tmp_path, with_dataset=True)
     edit_json(d / "config.json", lambda c: c["dataset"].__setitem__("fingerprint", "0" * 64))

@@ -3,8 +3,14 @@ import math
 
 import torch
 
-from magnet.model.experts import EXPERT_NAMES, ROLE_WEIGHTS, template_matrix
-from magnet.model.router import load_balance_loss, normalized_entropy, routing_entropy, topk_gates
+from magnet.model.experts import template_matrix
+from magnet.model.router import (
+    load_balance_loss,
+    normalized_entropy,
+    routing_entropy,
+    topk_gates,
+)
+from magnet.vocab import EXPERT_NAMES, ROLE_WEIGHTS
 
 
 def test_expert_names_and_order():

@@ -9,8 +9,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from magnet.data import (SYNTHETIC_PRESETS, BuiltinImageFeaturizer, BuiltinTextFeaturizer, Featurizer,
-                         generate_synthetic, load_dataset, load_mmrec)
+from magnet.data import (
+    SYNTHETIC_PRESETS,
+    BuiltinImageFeaturizer,
+    BuiltinTextFeaturizer,
+    Featurizer,
+    generate_synthetic,
+    load_dataset,
+    load_mmrec,
+)
 from magnet.data.featurize import MiniLMTextFeaturizer, featurize_directory
 from magnet.data.render import render_item
 

@@ -16,12 +16,20 @@ import torch
 
 from magnet.cli import main
 from magnet.config import RunConfig, validate_config
-from magnet.data import load_dataset
+from magnet.data import DEFAULT_CACHE, load_dataset
 from magnet.errors import ConfigError
-from magnet.pipeline import DEFAULT_CACHE, make_config
+from magnet.pipeline import make_config
 from magnet.trainer import Trainer
-from magnet.tune import (SEARCH_SPACE, Param, check_space, make_objective, space_for_variant,
-                         space_markdown, suggest_config, trials_table)
+from magnet.tune import (
+    SEARCH_SPACE,
+    Param,
+    check_space,
+    make_objective,
+    space_for_variant,
+    space_markdown,
+    suggest_config,
+    trials_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small and quick: 2 epochs of 4 steps, the routing switch forced early by the fallback.

@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from magnet.config import RunConfig, validate_config
-from magnet.data import load_dataset
+from magnet.data import DEFAULT_CACHE, load_dataset
 from magnet.errors import ConfigError
 from magnet.losses import bpr_loss
-from magnet.pipeline import DEFAULT_CACHE, make_config
+from magnet.pipeline import make_config
 from magnet.trainer import Trainer
 
 
@@ -33,7 +33,7 @@ def test_warmup_step_touches_only_the_behaviour_base():
     after = dict(trainer.model.named_parameters())
     changed = {n for n in before if not torch.equal(before[n], after[n])}
     assert changed == {"encoder.embedding", "encoder.gamma"}
-    assert trainer.controller.step == 0 and trainer.controller.switch is None
+    assert trainer.schedule.step == 0 and trainer.schedule.switch is None
 
 
 def test_warmup_loss_is_bpr_on_base_plus_l2():
@@ -43,13 +43,13 @@ def test_warmup_loss_is_bpr_on_base_plus_l2():
     with torch.no_grad():
         model.encoder.gamma.zero_()  # base = LightGCN on the interaction view alone
     users, pos, neg = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.tensor([6, 7, 8])
-    loss, scalars = trainer.objective(users, pos, neg, trainer.controller.params(), base_only=True)
+    loss, scalars = trainer.objective(users, pos, neg, trainer.schedule.params(), base_only=True)
     # Independent path: a behaviour_only model with the same ID embeddings scores the same pairs.
     bo = _trainer("behaviour_only", warmup=0)
     bo.config.train.reg_weight = 0.5
     with torch.no_grad():
         bo.model.encoder.embedding.copy_(model.encoder.embedding)
-    bo_loss, _ = bo.objective(users, pos, neg, bo.controller.params())
+    bo_loss, _ = bo.objective(users, pos, neg, bo.schedule.params())
     assert float(loss.detach()) == pytest.approx(float(bo_loss.detach()), rel=1e-6)
     emb, nu = model.encoder.embedding, model.n_users
     reg = 0.5 * (emb[users].pow(2).sum() + emb[pos + nu].pow(2).sum() + emb[neg + nu].pow(2).sum()) / 6

@@ -40,7 +40,7 @@ def on_pick() -> None:
 
 
 # --- which user: ?user= deep link, else the last one shown, else the first active user
-activity = np.diff(ctx.train_indptr)
+activity = ctx.activity()
 qp = st.query_params.get("user")
 if qp is not None and qp != st.session_state.get("_cs_qp"):
     st.session_state["_cs_qp"] = qp

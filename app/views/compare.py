@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from app import analysis, charts, state, theme
+from app import analysis, charts, state
 from magnet.explain import family_sums, utilization
 
 SET_KEY = "cmp_set"

@@ -7,6 +7,8 @@ import streamlit as st
 
 from app import analysis, charts, state, theme
 from app.theme import placeholder_png
+from magnet.explain import activity_bucket
+from magnet.vocab import BUCKET_NAMES, MODALITIES
 
 sel = state.require_selection()
 ckpt = state.guarded(state.light, sel.path)
@@ -27,7 +29,7 @@ if what == "items":
     frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "item": np.arange(len(xy)),
                           "title": [data.item_title(i) for i in range(len(xy))],
                           "dominant expert": dom["expert"].to_numpy(), "anchor": dom["anchor"].to_numpy(),
-                          "popularity bucket": np.array(["head", "mid", "tail"])[ctx.buckets[:len(xy)]],
+                          "popularity bucket": np.array(BUCKET_NAMES)[ctx.buckets[:len(xy)]],
                           "log popularity": np.log1p(pop[:len(xy)])})
     options = ["dominant expert", "anchor", "popularity bucket", "log popularity"]
     if data.items is not None and "category" in data.items.columns:
@@ -38,9 +40,7 @@ if what == "items":
 else:
     xy = np.asarray(proj["user_xy"])
     dom = analysis.user_dominant(table, data.n_users)
-    activity = np.diff(ctx.train_indptr)
-    from magnet.explain import activity_bucket
-
+    activity = ctx.activity()
     frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "user": np.arange(len(xy)),
                           "title": [f"user {u} · {activity[u]} items" for u in range(len(xy))],
                           "dominant expert": dom["expert"].to_numpy(), "anchor": dom["anchor"].to_numpy(),
@@ -48,7 +48,7 @@ else:
     options = ["dominant expert", "anchor", "activity"]
     planted = ckpt.planted or data.planted
     if planted is not None and "reliance" in planted:
-        frame["planted top modality"] = np.array(theme.ANCHORS)[np.asarray(planted["reliance"]).argmax(1)][:len(xy)]
+        frame["planted top modality"] = np.array(MODALITIES)[np.asarray(planted["reliance"]).argmax(1)][:len(xy)]
         options.append("planted top modality")
     color = st.selectbox("Colour by", options, key="emb_color_users")
     hover = ["title", color]

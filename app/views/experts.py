@@ -6,8 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from app import analysis, charts, state
-from app.theme import EXPERT_NAMES
-from magnet.explain import activity_bucket, family_sums, utilization
+from magnet.explain import (
+    activity_bucket,
+    family_sums,
+    trace_family_shares,
+    utilization,
+)
+from magnet.vocab import ACTIVITY_NAMES, BUCKET_NAMES, EXPERT_NAMES
 
 sel = state.require_selection()
 ckpt = state.guarded(state.light, sel.path)
@@ -45,7 +50,7 @@ with right:
 
 st.subheader("Over training")
 family = st.radio("Group by", ["role", "anchor", "expert"], horizontal=True, key="experts_family")
-frame = analysis.trace_family_shares(ckpt.trace, family)
+frame = trace_family_shares(ckpt.trace, family)
 if frame.empty:
     st.info("The trace has no per-expert gates.")
 else:
@@ -53,9 +58,9 @@ else:
 
 st.subheader("By user activity and by item popularity")
 table = table.assign(activity=activity_bucket(table["user_activity"].to_numpy()))
-by_act = utilization(table, by="activity").reindex([a for a in ("light", "medium", "heavy")
+by_act = utilization(table, by="activity").reindex([a for a in ACTIVITY_NAMES
                                                      if a in set(table["activity"])])
-by_pop = utilization(table, by="item_bucket").reindex([b for b in ("head", "mid", "tail")
+by_pop = utilization(table, by="item_bucket").reindex([b for b in BUCKET_NAMES
                                                        if b in set(table["item_bucket"])])
 kind = st.radio("Families", ["role", "anchor"], horizontal=True, key="experts_split_family")
 pick = 0 if kind == "role" else 1

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import analysis, charts, state
+from app import charts, state
 from app.charts import REASON_TEXT
+from magnet.explain import final_routing, has_expert_trace, most_used
 
 sel = state.require_selection()
 ckpt = state.guarded(state.light, sel.path)
@@ -51,7 +52,7 @@ with right:
     st.caption(f"Model selected by {metrics.get('selected_by', 'valid recall@20')} at epoch {metrics.get('best_epoch')}.")
 
 st.subheader("Routing at a glance")
-facts = analysis.final_routing(ckpt.trace)
+facts = final_routing(ckpt.trace)
 switch = ckpt.switch
 c = st.columns(4)
 c[0].metric("Switch step", "none" if switch.get("step") is None else str(switch["step"]),
@@ -60,8 +61,8 @@ c[1].metric("Switch reason", REASON_TEXT.get(switch.get("reason"), str(switch.ge
 c[2].metric("Final H", "—" if facts["H"] is None else f"{facts['H']:.4f}",
             help=f"Routing entropy of the last training step; H* = {ckpt.config.routing.h_star:g}")
 c[3].metric("Final EMA of H", "—" if facts["H_ema"] is None else f"{facts['H_ema']:.4f}")
-top = analysis.most_used(facts["gates"])
-if top and analysis.has_expert_trace(ckpt.trace):
+top = most_used(facts["gates"])
+if top and has_expert_trace(ckpt.trace):
     st.markdown("**Most-used experts** (mean gate, last 10 % of training steps): "
                 + ", ".join(f"{n} {w:.2f}" for n, w in top))
     st.plotly_chart(charts.expert_bars(facts["gates"], "Mean gate per expert at the end of training"),

@@ -21,6 +21,7 @@ from PIL import Image
 
 from ..errors import DataError
 
+
 @runtime_checkable
 class Featurizer(Protocol):
     """Maps a list of inputs (PIL images / paths, or strings) to an ``[n, dim]`` float32 array."""

@@ -1,4 +1,4 @@
-"""MMRec-layout datasets: validated loading into a :class:`Dataset`, and ``load_dataset`` specs.
+"""MMRec-layout datasets: validated loading of a directory into a :class:`Dataset`.
 
 Every problem with the files is raised up front as a one-line :class:`DataError` naming the
 file and the problem.
@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +15,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .synthetic import SYNTHETIC_PRESETS, generate_synthetic
+from .inter import check_contiguous, find_inter, read_inter
+from .synthetic import DEFAULT_SEED
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("userID", "itemID", "x_label")
 FEATURE_FILES: tuple[str, str] = ("image_feat.npy", "text_feat.npy")
-DEFAULT_SEED = 999
 
 
 @dataclass(eq=False)
@@ -73,76 +69,6 @@ class Dataset:
             self._history = (indptr, self.train[order, 1].astype(np.int64))
         indptr, items = self._history
         return items[indptr[int(user)]:indptr[int(user) + 1]].copy()
-
-
-def _find_inter(root: Path) -> Path:
-    if not root.exists():
-        raise DataError("dataset directory does not exist", root)
-    if not root.is_dir():
-        raise DataError("dataset path is not a directory", root)
-    inters = sorted(root.glob("*.inter"))
-    if not inters:
-        raise DataError("no .inter file found in the dataset directory", root)
-    if len(inters) > 1:
-        raise DataError(f"found {len(inters)} .inter files ({', '.join(p.name for p in inters)}); "
-                        "expected exactly one", root)
-    return inters[0]
-
-
-def _read_inter(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read and type-check ``<name>.inter``: returns ``(user, item, x_label)`` int64 arrays."""
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
-        header = fh.readline().rstrip("\r\n").split("\t")
-    header = [h.strip() for h in header]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise DataError(f"missing column(s) {', '.join(missing)} in header "
-                        f"(expected tab-separated itemID userID rating timestamp x_label)", path)
-    try:
-        df = pd.read_csv(path, sep="\t", usecols=list(REQUIRED_COLUMNS), engine="c")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot parse the file ({str(exc).splitlines()[0][:120]})", path) from exc
-    if len(df) == 0:
-        raise DataError("contains no interactions", path)
-    out = []
-    for col in REQUIRED_COLUMNS:
-        values = df[col]
-        if values.dtype.kind in "iu":
-            if values.max() >= 2 ** 62:
-                row = int(np.argmax(values.to_numpy() >= 2 ** 62))
-                raise DataError(f"{col} {values.iloc[row]} on data row {row + 1} is too large for an id", path)
-            arr = values.to_numpy(np.int64)
-        else:
-            num = pd.to_numeric(values, errors="coerce")
-            bad = num.isna() | (num.notna() & (num.fillna(0) % 1 != 0)) | (num.abs() >= 2 ** 62)
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise DataError(f"non-integer {col} '{values.iloc[row]}' on data row {row + 1} "
-                                f"({int(bad.sum())} rows affected)", path)
-            arr = num.to_numpy(np.int64)
-        if (arr < 0).any():
-            row = int(np.flatnonzero(arr < 0)[0])
-            raise DataError(f"negative {col} {arr[row]} on data row {row + 1}", path)
-        out.append(arr)
-    user, item, label = out
-    bad = ~np.isin(label, (0, 1, 2))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"x_label must be 0, 1 or 2 (found {label[row]} on data row {row + 1}, "
-                        f"{int(bad.sum())} rows affected)", path)
-    return user, item, label
-
-
-def _check_contiguous(ids: np.ndarray, what: str, path: Path) -> int:
-    n = int(ids.max()) + 1
-    if n > len(ids):  # more ids than rows can never be contiguous; avoid a huge bincount
-        raise DataError(f"{what} ids are not contiguous: largest id {n - 1} but only {len(ids)} rows", path)
-    present = np.bincount(ids, minlength=n) > 0
-    if not present.all():
-        first = int(np.flatnonzero(~present)[0])
-        raise DataError(f"{what} ids are not contiguous 0..{n - 1}: id {first} is missing "
-                        f"({int((~present).sum())} missing)", path)
-    return n
 
 
 def _load_feature(root: Path, name: str, n_items: int, required: bool) -> np.ndarray | None:
@@ -229,10 +155,10 @@ def _fingerprint(inter: Path, feats: list[tuple[str, np.ndarray | None]]) -> str
 def load_mmrec(root: str | Path, require_features: bool = True) -> Dataset:
     """Load and validate an MMRec directory (see module docstring for the layout)."""
     root = Path(root).expanduser().resolve()
-    inter = _find_inter(root)
-    user, item, label = _read_inter(inter)
-    n_users = _check_contiguous(user, "user", inter)
-    n_items = _check_contiguous(item, "item", inter)
+    inter = find_inter(root)
+    user, item, label = read_inter(inter)
+    n_users = check_contiguous(user, "user", inter)
+    n_items = check_contiguous(item, "item", inter)
     code = user * n_items + item
     sorted_code = np.sort(code)
     dup = sorted_code[1:] == sorted_code[:-1]
@@ -271,63 +197,4 @@ def load_mmrec(root: str | Path, require_features: bool = True) -> Dataset:
         planted=planted, synthetic_features=synthetic)
 
 
-def parse_synthetic_spec(spec: str) -> tuple[str, int]:
-    """``"synthetic:<preset>[@seed=<int>]"`` -> ``(preset, seed)``."""
-    match = re.fullmatch(r"synthetic:(\w+)(?:@seed=(-?\d+))?", spec.strip())
-    if not match:
-        raise DataError("bad synthetic spec; expected synthetic:<preset> or synthetic:<preset>@seed=<n>",
-                        spec)
-    preset = match.group(1)
-    if preset not in SYNTHETIC_PRESETS:
-        raise DataError(f"unknown synthetic preset '{preset}' (choose from "
-                        f"{', '.join(SYNTHETIC_PRESETS)})", spec)
-    return preset, int(match.group(2)) if match.group(2) else DEFAULT_SEED
-
-
-_COMPLETE = ("synthetic.inter", "image_feat.npy", "text_feat.npy", "items.csv",
-             "planted_truth.npz", "README.txt")
-
-
-def synthetic_dir(preset: str, seed: int, cache_dir: str | Path) -> Path:
-    """Generate ``<cache_dir>/synthetic-<preset>-seed<seed>/`` unless it is already complete."""
-    cache = Path(cache_dir).expanduser().resolve()
-    target = cache / f"synthetic-{preset}-seed{seed}"
-    if all((target / f).is_file() for f in _COMPLETE):
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=cache))
-    try:
-        generate_synthetic(tmp, seed=seed, **SYNTHETIC_PRESETS[preset])
-        if target.exists():  # incomplete leftover (or a concurrent writer finished first)
-            if all((target / f).is_file() for f in _COMPLETE):
-                return target
-            shutil.rmtree(target, ignore_errors=True)
-        tmp.chmod(0o755)  # mkdtemp makes it 0700
-        os.replace(tmp, target)
-    except OSError:
-        if all((target / f).is_file() for f in _COMPLETE):
-            return target
-        raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def load_dataset(spec: str, cache_dir: str | Path = ".magnet_cache",
-                 require_features: bool = True) -> Dataset:
-    """Load a dataset from a directory path, a ``synthetic:<preset>[@seed=<n>]`` spec or a
-    ``synthfeat:<dir>`` spec (interaction-only ``<dir>`` + synthetic features, see
-    :mod:`magnet.data.synthfeat`)."""
-    spec = str(spec)
-    if spec.startswith("synthetic:"):
-        preset, seed = parse_synthetic_spec(spec)
-        return load_mmrec(synthetic_dir(preset, seed, cache_dir), require_features=require_features)
-    if spec.startswith("synthfeat:"):
-        from .synthfeat import synthfeat_dir  # imports this module's readers
-
-        return load_mmrec(synthfeat_dir(spec[len("synthfeat:"):], cache_dir), require_features=require_features)
-    return load_mmrec(spec, require_features=require_features)
-
-
-__all__ = ["Dataset", "load_mmrec", "load_dataset", "parse_synthetic_spec", "synthetic_dir"]
+__all__ = ["Dataset", "load_mmrec"]

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from ..vocab import MODALITIES
 from .featurize import BuiltinImageFeaturizer, BuiltinTextFeaturizer, Featurizer
 from .render import render_item
 
@@ -48,7 +49,7 @@ PATTERN_WORDS: dict[str, str] = {"plain": "Solid", "striped": "Striped", "dotted
                                  "checked": "Checked"}
 BRANDS: tuple[str, ...] = ("Nestling", "Little Owl", "Bumblebee", "Cuddle Co", "Tiny Tots", "Sprout",
                            "Moonbeam", "Pebble", "Happy Hippo", "Wren & Co", "Dewdrop", "Kiwi Kids")
-MODALITIES: tuple[str, ...] = ("B", "A", "S")
+DEFAULT_SEED = 999
 
 SYNTHETIC_PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"n_users": 150, "n_items": 80, "n_interactions": 2_000, "image_size": 32},
@@ -268,7 +269,7 @@ def _render_and_featurize(items: pd.DataFrame, out_dir: Path, image_size: int,
 
 
 def generate_synthetic(out_dir: str | Path, n_users: int, n_items: int, n_interactions: int,
-                       seed: int = 999, image_size: int = 48, featurizers: Any = None,
+                       seed: int = DEFAULT_SEED, image_size: int = 48, featurizers: Any = None,
                        noise: float = 0.03) -> Path:
     """Write a complete synthetic MMRec directory and return its path.
 

@@ -30,9 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +37,8 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from ..errors import DataError
+from ..fileio import build_cached_dir
+from .inter import check_contiguous, find_inter, read_inter
 
 SEED = 20240611
 VERSION = 1
@@ -97,47 +96,29 @@ def _complete(target: Path, inter_name: str) -> bool:
 def synthfeat_dir(source: str | Path, cache_dir: str | Path) -> Path:
     """Build (once) and return ``<cache_dir>/synthfeat-<name>-<hash>/`` for the interaction-only
     MMRec directory ``source``; raises a one-line :class:`DataError` on a bad directory."""
-    from .mmrec import _check_contiguous, _find_inter, _read_inter
-
     root = Path(source).expanduser().resolve()
-    inter = _find_inter(root)
+    inter = find_inter(root)
     stat = inter.stat()
     key = f"{inter}|{stat.st_size}|{stat.st_mtime_ns}|v{VERSION}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    cache = Path(cache_dir).expanduser().resolve()
-    target = cache / f"synthfeat-{inter.stem}-{digest}"
-    if _complete(target, inter.name):
-        return target
-    user, item, label = _read_inter(inter)
-    n_users = _check_contiguous(user, "user", inter)
-    n_items = _check_contiguous(item, "item", inter)
-    train = label == 0
-    if not train.any():
-        raise DataError("empty train split (no rows with x_label 0)", inter)
-    image, text = make_features(item_factors(user[train], item[train], n_users, n_items))
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=cache))
-    try:
+    target = Path(cache_dir).expanduser().resolve() / f"synthfeat-{inter.stem}-{digest}"
+
+    def build(tmp: Path) -> None:
+        user, item, label = read_inter(inter)
+        n_users = check_contiguous(user, "user", inter)
+        n_items = check_contiguous(item, "item", inter)
+        train = label == 0
+        if not train.any():
+            raise DataError("empty train split (no rows with x_label 0)", inter)
+        image, text = make_features(item_factors(user[train], item[train], n_users, n_items))
         (tmp / inter.name).symlink_to(inter)
         np.save(tmp / "image_feat.npy", image)
         np.save(tmp / "text_feat.npy", text)
         (tmp / "features.json").write_text(json.dumps({
             "synthetic": True, "how": HOW, "source": str(inter), "version": VERSION, "seed": SEED,
             "rank": RANK, "image_dim": IMAGE_DIM, "text_dim": TEXT_DIM}, indent=2))
-        if target.exists():  # incomplete leftover (or a concurrent writer finished first)
-            if _complete(target, inter.name):
-                return target
-            shutil.rmtree(target, ignore_errors=True)
-        tmp.chmod(0o755)  # mkdtemp makes it 0700
-        os.replace(tmp, target)
-    except OSError:
-        if _complete(target, inter.name):
-            return target
-        raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    return build_cached_dir(target, lambda d: _complete(d, inter.name), build)
 
 
 __all__ = ["synthfeat_dir", "item_factors", "make_features", "HOW"]

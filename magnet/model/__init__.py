@@ -1,6 +1,6 @@
-"""MAGNET model components."""
-from .experts import ANCHORS, EXPERT_NAMES, MODALITIES, N_EXPERTS, ROLES, template_matrix
-from .magnet import MAGNET, PairOutput, Precomputed, RouteParams
+"""MAGNET model components: encoders, experts, router, the fused catalogue scorer and the model."""
+from ..schedule import RouteParams
+from .experts import template_matrix
+from .magnet import MAGNET, PairOutput, Precomputed
 
-__all__ = ["ANCHORS", "EXPERT_NAMES", "MODALITIES", "N_EXPERTS", "ROLES", "template_matrix",
-           "MAGNET", "PairOutput", "Precomputed", "RouteParams"]
+__all__ = ["MAGNET", "PairOutput", "Precomputed", "RouteParams", "template_matrix"]

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import torch
 
-from .experts import N_EXPERTS
+from ..vocab import N_EXPERTS
 
 #: Users and items per tile on CPU (measured on 2 cores; see docs/BENCHMARKS.md): small enough
 #: for the [64, 9, 256] logit and score blocks to stay in cache. On CUDA a tile is the whole user batch against

@@ -12,43 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ANCHORS: tuple[str, ...] = ("B", "A", "S")
-MODALITIES: tuple[str, ...] = ANCHORS
-ROLES: tuple[str, ...] = ("Dom", "Bal", "Comp")
-EXPERT_NAMES: tuple[str, ...] = tuple(f"{a}-{r}" for a in ANCHORS for r in ROLES)
-N_EXPERTS = len(EXPERT_NAMES)
-ROLE_WEIGHTS: dict[str, tuple[float, float, float]] = {
-    "Dom": (0.70, 0.15, 0.15),
-    "Bal": (0.40, 0.30, 0.30),
-    "Comp": (0.20, 0.40, 0.40),
-}
-
-
-def expert_anchor(e: int) -> str:
-    """Anchor modality of expert index ``e`` (experts are ordered anchor-major)."""
-    return ANCHORS[e // len(ROLES)]
-
-
-def expert_role(e: int) -> str:
-    """Role family of expert index ``e``."""
-    return ROLES[e % len(ROLES)]
+from ..vocab import MODALITIES, N_EXPERTS, template_rows
 
 
 def template_matrix(role_weights: dict[str, tuple[float, float, float]] | None = None) -> torch.Tensor:
-    """Triplet templates w [9, 3] over (B, A, S); row e belongs to EXPERT_NAMES[e].
-
-    The role's first weight goes to the anchor modality; the other two weights go to the
-    remaining modalities in (B, A, S) order.
-    """
-    role_weights = role_weights or ROLE_WEIGHTS
-    w = torch.zeros(N_EXPERTS, len(MODALITIES))
-    for e in range(N_EXPERTS):
-        anchor = ANCHORS.index(expert_anchor(e))
-        first, *rest = role_weights[expert_role(e)]
-        others = [m for m in range(len(MODALITIES)) if m != anchor]
-        w[e, anchor] = first
-        w[e, others[0]], w[e, others[1]] = rest
-    return w
+    """Triplet templates w [9, 3] over (B, A, S); row e belongs to EXPERT_NAMES[e]
+    (:func:`magnet.vocab.template_rows` as a tensor)."""
+    return torch.tensor(template_rows(role_weights), dtype=torch.float32)
 
 
 class ExpertBank(nn.Module):

@@ -13,19 +13,12 @@ from torch import nn
 
 from ..config import RunConfig
 from ..graphs import GraphBundle
+from ..schedule import RouteParams
+from ..vocab import N_EXPERTS
 from .catalogue import CatalogueScorer
 from .encoders import Channels, DualViewEncoder
-from .experts import N_EXPERTS, DiagonalExperts, make_experts
+from .experts import DiagonalExperts, make_experts
 from .router import BilinearRouter, topk_gates
-
-
-@dataclass
-class RouteParams:
-    """Routing settings of one step: temperature, Top-K and logit-noise std."""
-
-    tau: float
-    k: int
-    noise: float = 0.0
 
 
 @dataclass

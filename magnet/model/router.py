@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from .experts import N_EXPERTS
+from ..vocab import N_EXPERTS
 
 
 class BilinearRouter(nn.Module):

@@ -1,7 +1,7 @@
 """Entropy-triggered two-stage routing schedule (spec §5).
 
-The controller is consulted before each training step (:meth:`RoutingController.params`)
-and told the step's routing entropy afterwards (:meth:`RoutingController.observe`).
+The schedule is consulted before each training step (:meth:`RoutingSchedule.params`) and told
+the step's routing entropy afterwards (:meth:`RoutingSchedule.observe`).
 
 * Coverage regime: τ = tau_cov, K = k_cov, logit noise noise_cov, entropy *bonus*.
 * Trigger: the EMA of H (started at 0, so the trigger needs evidence, not one lucky batch)
@@ -11,7 +11,8 @@ and told the step's routing entropy afterwards (:meth:`RoutingController.observe
 * Specialization regime: over ``ramp_steps`` steps τ → tau_spec, K → k_spec, noise → 0 and
   the entropy bonus turns into a confidence loss; load balancing stays on.
 
-``switch.step`` is the first step trained in the specialization regime.
+``switch.step`` is the first step trained in the specialization regime. The routing settings
+of a step travel to the model as one :class:`RouteParams` (``StepParams.route``).
 """
 from __future__ import annotations
 
@@ -24,22 +25,31 @@ COVERAGE = "coverage"
 SPECIALIZATION = "specialization"
 
 
-@dataclass
+@dataclass(frozen=True)
+class RouteParams:
+    """How the router turns logits into gates: softmax temperature ``tau``, Top-``k`` and the
+    std of the Gaussian logit noise (training only)."""
+
+    tau: float
+    k: int
+    noise: float = 0.0
+
+
+@dataclass(frozen=True)
 class StepParams:
-    """Settings of one training step. ``entropy_coef`` multiplies the mean per-pair entropy in
-    the loss (negative = bonus for spread-out routing, positive = confidence loss)."""
+    """Settings of one training step: its routing (``route``) and the weights of the routing
+    terms of the loss. ``entropy_coef`` multiplies the mean per-pair entropy (negative = bonus
+    for spread-out routing, positive = confidence loss)."""
 
     step: int
     regime: str
     ramp: float  # progress of the specialization ramp in [0, 1]
-    tau: float
-    k: int
-    noise: float
+    route: RouteParams
     entropy_coef: float
     lb_weight: float
 
 
-class RoutingController:
+class RoutingSchedule:
     """State machine of spec §5; its state round-trips through :meth:`state_dict`."""
 
     def __init__(self, cfg: RoutingConfig, enabled: bool = True) -> None:
@@ -58,20 +68,16 @@ class RoutingController:
         """Settings for step ``self.step``."""
         c = self.cfg
         if self.regime == COVERAGE:
-            return StepParams(self.step, COVERAGE, 0.0, c.tau_cov, c.k_cov, c.noise_cov,
+            return StepParams(self.step, COVERAGE, 0.0, RouteParams(c.tau_cov, c.k_cov, c.noise_cov),
                               -c.ent_weight_cov, c.lb_weight)
         done = self.step - self.switch["step"] + 1
         ramp = 1.0 if c.ramp_steps <= 0 else min(1.0, done / c.ramp_steps)
-        return StepParams(
-            step=self.step,
-            regime=SPECIALIZATION,
-            ramp=ramp,
-            tau=c.tau_cov + ramp * (c.tau_spec - c.tau_cov),
-            k=int(round(c.k_cov + ramp * (c.k_spec - c.k_cov))),
-            noise=c.noise_cov * (1.0 - ramp),
-            entropy_coef=-c.ent_weight_cov * (1.0 - ramp) + c.conf_weight * ramp,
-            lb_weight=c.lb_weight,
-        )
+        route = RouteParams(tau=c.tau_cov + ramp * (c.tau_spec - c.tau_cov),
+                            k=int(round(c.k_cov + ramp * (c.k_spec - c.k_cov))),
+                            noise=c.noise_cov * (1.0 - ramp))
+        return StepParams(step=self.step, regime=SPECIALIZATION, ramp=ramp, route=route,
+                          entropy_coef=-c.ent_weight_cov * (1.0 - ramp) + c.conf_weight * ramp,
+                          lb_weight=c.lb_weight)
 
     def observe(self, entropy: float, epoch: int) -> dict[str, Any] | None:
         """Record the routing entropy H of step ``self.step`` and advance; return the switch

@@ -7,12 +7,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: app test setup browser demo-checkpoints bench clean
+.PHONY: app test test-fast setup browser demo-checkpoints bench clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 setup: $(VENV)/.installed
@@ -29,9 +30,13 @@ app: setup
 test: setup browser
 	$(PY) -m pytest
 
+# The fast inner loop: everything but the slow and browser tests.
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not browser"
+
 # Rebuild the shipped demo checkpoints (checkpoints/demo) from the synthetic catalog.
 demo-checkpoints: setup
-	$(PY) -m magnet ablate --data synthetic:demo --out checkpoints/demo --device auto
+	$(VENV)/bin/magnet ablate --data synthetic:demo --out checkpoints/demo --device auto
 
 bench: setup
 	$(PY) bench/run.py

@@ -1,5 +1,5 @@
 """Start the dashboard in its own process group and drive it in headless Debian chromium
-(used by tests/test_browser.py and app/screenshots.py; never downloads a browser)."""
+(used by tests/app/test_browser.py and app/screenshots.py; never downloads a browser)."""
 from __future__ import annotations
 
 import os

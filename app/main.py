@@ -16,6 +16,8 @@ if _REPO not in sys.path:
 import streamlit as st  # noqa: E402
 
 from app import state  # noqa: E402
+from app.paths import ASSETS  # noqa: E402
+from app.theme import stylesheet  # noqa: E402
 
 PAGES = (
     ("views/overview.py", "Overview", ":material/dashboard:", "overview"),
@@ -26,7 +28,9 @@ PAGES = (
     ("views/embedding.py", "Embedding map", ":material/scatter_plot:", "embedding"),
 )
 
-st.set_page_config(page_title="MAGNET Studio", page_icon=":material/hub:", layout="wide")
+st.set_page_config(page_title="MAGNET Studio", page_icon=str(ASSETS / "favicon.png"), layout="wide")
+st.logo(str(ASSETS / "logo.svg"), size="large")
+st.html(f"<style>{stylesheet()}</style>")
 here = Path(__file__).resolve().parent
 nav = st.navigation([st.Page(str(here / path), title=title, icon=icon, url_path=url, default=(j == 0))
                      for j, (path, title, icon, url) in enumerate(PAGES)])

@@ -12,6 +12,7 @@ from typing import Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO_ROOT / "checkpoints"
+ASSETS = REPO_ROOT / "assets"  # logo, favicon, placeholder picture, CSS
 ENV_VAR = "MAGNET_CHECKPOINTS"
 
 

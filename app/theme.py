@@ -7,11 +7,12 @@ colours for role-level charts.
 from __future__ import annotations
 
 from functools import lru_cache
-from io import BytesIO
 
 import plotly.graph_objects as go
 
 from magnet.vocab import MODALITY_LABELS, ROLE_NAMES
+
+from .paths import ASSETS
 
 ANCHOR_LABELS = MODALITY_LABELS
 ROLE_LABELS = ROLE_NAMES
@@ -55,16 +56,13 @@ def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None
     return fig
 
 
-@lru_cache(maxsize=4)
-def placeholder_png(size: int = 160, text: str = "no picture") -> bytes:
-    """A plain grey square with a label, for items that have no picture."""
-    from PIL import Image, ImageDraw
+@lru_cache(maxsize=1)
+def placeholder_png() -> bytes:
+    """assets/placeholder.png: a grey square saying "no picture", for items without one."""
+    return (ASSETS / "placeholder.png").read_bytes()
 
-    img = Image.new("RGB", (size, size), (233, 236, 241))
-    draw = ImageDraw.Draw(img)
-    draw.rectangle([0, 0, size - 1, size - 1], outline=(200, 205, 214))
-    box = draw.textbbox((0, 0), text)
-    draw.text(((size - (box[2] - box[0])) / 2, (size - (box[3] - box[1])) / 2), text, fill=(110, 117, 130))
-    buf = BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+
+@lru_cache(maxsize=1)
+def stylesheet() -> str:
+    """assets/style.css, the dashboard's few CSS adjustments."""
+    return (ASSETS / "style.css").read_text()

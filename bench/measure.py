@@ -262,14 +262,7 @@ class Bench:
 
     def explain(self, name: str, ckpt: Path, repeats: int) -> None:
         from magnet.checkpoint import load_checkpoint
-        from magnet.explain import (
-            ExplainContext,
-            case_study,
-            final_routing,
-            most_used,
-            routing_table,
-            sample_users,
-        )
+        from magnet.explain import ExplainContext, case_study, final_routing, most_used, routing_table, sample_users
 
         torch = self.torch
 

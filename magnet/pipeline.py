@@ -14,13 +14,7 @@ import torch
 from .checkpoint import device_name, git_commit, save_checkpoint
 from .config import RunConfig, apply_variant
 from .data import DEFAULT_CACHE, Dataset, load_dataset
-from .distributed import (
-    DistContext,
-    barrier,
-    cleanup,
-    init_distributed,
-    is_main_process,
-)
+from .distributed import DistContext, barrier, cleanup, init_distributed, is_main_process
 from .errors import DataError
 from .evaluate import evaluate, popularity_buckets, popularity_score_fn
 from .projection import project_nodes

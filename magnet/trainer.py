@@ -23,16 +23,8 @@ from tqdm.auto import tqdm
 
 from .config import RunConfig, validate_config
 from .data import Dataset
-from .distributed import (
-    DistContext,
-    all_reduce_mean,
-    broadcast_object,
-    check_divisible_batch,
-    pad_to_multiple,
-    rank_seed,
-    shard,
-    wrap_ddp,
-)
+from .distributed import (DistContext, all_reduce_mean, broadcast_object, check_divisible_batch,
+                          pad_to_multiple, rank_seed, shard, wrap_ddp)
 from .errors import ConfigError
 from .evaluate import evaluate_model, popularity_buckets
 from .inputs import model_inputs, resolve_device

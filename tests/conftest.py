@@ -1,5 +1,9 @@
 """Shared fixtures. ``tiny_checkpoints``: the five ablation checkpoints on synthetic:tiny, built
-once per session (3 epochs, small batches so that the routing switch happens, PCA projection)."""
+once per session (3 epochs, small batches so that the routing switch happens, PCA projection).
+
+Markers: ``slow`` (trains, runs the CLI or a server; every test that uses ``tiny_checkpoints``
+is marked slow here) and ``browser`` (needs Debian's chromium). ``pytest -m "not slow"`` is the
+fast inner loop; ``make test`` runs everything."""
 from __future__ import annotations
 
 import json
@@ -31,3 +35,10 @@ def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert proc.returncode == 0, proc.stderr[-2000:]
     config.unlink()
     return root
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the session's ablation checkpoints (about 20 s to build) are slow."""
+    for item in items:
+        if "tiny_checkpoints" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -6,12 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import analysis, charts, state
-from magnet.explain import (
-    activity_bucket,
-    family_sums,
-    trace_family_shares,
-    utilization,
-)
+from magnet.explain import activity_bucket, family_sums, trace_family_shares, utilization
 from magnet.vocab import ACTIVITY_NAMES, BUCKET_NAMES, EXPERT_NAMES
 
 sel = state.require_selection()

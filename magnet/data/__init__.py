@@ -2,14 +2,8 @@
 featurizers."""
 from __future__ import annotations
 
-from .featurize import (
-                        BuiltinImageFeaturizer,
-                        BuiltinTextFeaturizer,
-                        EfficientNetLiteImageFeaturizer,
-                        Featurizer,
-                        MiniLMTextFeaturizer,
-                        featurize_directory,
-)
+from .featurize import (BuiltinImageFeaturizer, BuiltinTextFeaturizer, EfficientNetLiteImageFeaturizer,
+                        Featurizer, MiniLMTextFeaturizer, featurize_directory)
 from .mmrec import Dataset, load_mmrec
 from .specs import DEFAULT_CACHE, load_dataset
 from .synthetic import SYNTHETIC_PRESETS, generate_synthetic

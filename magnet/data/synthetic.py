@@ -140,6 +140,21 @@ def _pools(key: np.ndarray, weight: np.ndarray) -> dict[int, tuple[np.ndarray, n
     return pools
 
 
+def _preference_pools(primary: np.ndarray, n_primary: int, secondary: np.ndarray, n_secondary: int,
+                      pop: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Pools keyed ``p * n_secondary + s``: the items whose ``primary`` attribute is p (every item
+    when there is none), weighted by sqrt-popularity with ``secondary == s`` favoured 4:1."""
+    pools = {}
+    for p in range(n_primary):
+        idx = np.flatnonzero(primary == p)
+        if len(idx) == 0:
+            idx = np.arange(len(primary))
+        for s in range(n_secondary):
+            w = np.sqrt(pop[idx]) * np.where(secondary[idx] == s, 4.0, 1.0)
+            pools[p * n_secondary + s] = (idx, w / w.sum())
+    return pools
+
+
 def _interactions(rng: np.random.Generator, items: pd.DataFrame, users: dict[str, np.ndarray],
                   degrees: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample interactions without duplicate (user, item).
@@ -155,22 +170,8 @@ def _interactions(rng: np.random.Generator, items: pd.DataFrame, users: dict[str
     # pools: B by community (popularity-weighted); A by (preferred colour, preferred pattern);
     # S by (preferred category, preferred size). Matching pattern / size is favoured 4:1.
     pools_b = _pools(comm, pop)
-    pools_a: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    pools_s: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for c in range(len(COLOURS)):
-        for p in range(n_pat):
-            idx = np.flatnonzero(col == c)
-            if len(idx) == 0:
-                idx = np.arange(n_items)
-            w = np.sqrt(pop[idx]) * np.where(pat[idx] == p, 4.0, 1.0)
-            pools_a[c * n_pat + p] = (idx, w / w.sum())
-    for k in range(len(CATEGORIES)):
-        for s in range(n_siz):
-            idx = np.flatnonzero(cat == k)
-            if len(idx) == 0:
-                idx = np.arange(n_items)
-            w = np.sqrt(pop[idx]) * np.where(siz[idx] == s, 4.0, 1.0)
-            pools_s[k * n_siz + s] = (idx, w / w.sum())
+    pools_a = _preference_pools(col, len(COLOURS), pat, n_pat, pop)
+    pools_s = _preference_pools(cat, len(CATEGORIES), siz, n_siz, pop)
     pools_n = {0: (np.arange(n_items), pop / pop.sum())}
     key_b = users["community"]
     key_a = users["colour"] * n_pat + users["pattern"]

@@ -11,35 +11,12 @@ Attribution is exact: score = base + Σ_{e,m} g_e·c_{e,m}, the base counting as
 """
 from __future__ import annotations
 
-from .aggregates import (
-                         activity_bucket,
-                         family_sums,
-                         held_out_pair_ranks,
-                         held_out_ranks,
-                         reliance_agreement,
-                         routing_table,
-                         sample_users,
-                         typical_cases,
-                         utilization,
-)
-from .cases import (
-                         ItemExplanation,
-                         case_study,
-                         case_study_table,
-                         explain_items,
-                         ranks_of,
-                         recommend,
-                         style_label,
-)
+from .aggregates import (activity_bucket, family_sums, held_out_pair_ranks, held_out_ranks,
+                         reliance_agreement, routing_table, sample_users, typical_cases, utilization)
+from .cases import ItemExplanation, case_study, case_study_table, explain_items, ranks_of, recommend, style_label
 from .context import ExplainContext
 from .evidence import strongest_cue
-from .trace import (
-                         final_routing,
-                         gate_columns,
-                         has_expert_trace,
-                         most_used,
-                         trace_family_shares,
-)
+from .trace import final_routing, gate_columns, has_expert_trace, most_used, trace_family_shares
 
 __all__ = ["ExplainContext", "ItemExplanation", "activity_bucket", "case_study", "case_study_table",
            "explain_items", "family_sums", "final_routing", "gate_columns", "has_expert_trace",

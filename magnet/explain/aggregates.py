@@ -10,16 +10,8 @@ import pandas as pd
 import torch
 
 from ..evaluate import per_user_ranks
-from ..vocab import (
-    ACTIVITY_NAMES,
-    ANCHORS,
-    BUCKET_NAMES,
-    EXPERT_NAMES,
-    MODALITIES,
-    ROLES,
-    experts_of_anchor,
-    experts_of_role,
-)
+from ..vocab import (ACTIVITY_NAMES, ANCHORS, BUCKET_NAMES, EXPERT_NAMES, MODALITIES, ROLES,
+                     experts_of_anchor, experts_of_role)
 from .cases import style_label
 from .context import ExplainContext
 

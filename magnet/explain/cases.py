@@ -10,16 +10,8 @@ import pandas as pd
 import torch
 
 from ..evaluate import per_user_ranks
-from ..vocab import (
-    ANCHORS,
-    EXPERT_NAMES,
-    MODALITIES,
-    MODALITY_WORDS,
-    ROLES,
-    experts_of_anchor,
-    experts_of_role,
-    style_words,
-)
+from ..vocab import (ANCHORS, EXPERT_NAMES, MODALITIES, MODALITY_WORDS, ROLES, experts_of_anchor,
+                     experts_of_role, style_words)
 from .context import ExplainContext
 from .evidence import strongest_cue
 

@@ -160,7 +160,7 @@ def _topk_kernel() -> Callable[[Any, int, Any], None] | None:
     out = Σ_j exp(m_j − m_1)·s_j / Σ_j exp(m_j − m_1), the renormalised softmax over the k.
     A running top-k per item kept by compare-and-swap levels, items innermost. (A branch-free
     form of the same swap was miscompiled for rows of 16 items or more, so the swap is an
-    explicit branch; tests/test_catalogue.py checks K = 1, 2, 3, 9 on ragged rows.)
+    explicit branch; tests/unit/test_catalogue.py checks K = 1, 2, 3, 9 on ragged rows.)
     Single-threaded: numba's own threads alongside torch's OpenMP threads were slower on 2 cores.
     numba is already installed with umap-learn."""
     if "topk" in _KERNEL:

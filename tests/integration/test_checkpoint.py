@@ -1,0 +1,206 @@
+"""Checkpoints from hostile or careless hands: nothing is ever unpickled, and every corrupted,
+truncated or mismatched file gets one line naming it. The fixture's checkpoints are never
+modified: each test works on a copy under ``tmp_path``."""
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from magnet.checkpoint import REQUIRED_FILES, load_checkpoint
+from magnet.errors import CheckpointError
+from tests.hostile import (Evil, assert_one_line, assert_refused, cfg, copy_ckpt, drop_tensor, edit_json,
+                           garbage, rename_tensor, snapshot, truncate)
+
+# --------------------------------------------------------------------------------------------
+# safe loading: nothing is ever unpickled
+# --------------------------------------------------------------------------------------------
+
+def test_evil_payload_is_live(tmp_path: Path) -> None:
+    """Control: the payload used below really does create its marker when unpickled."""
+    marker = tmp_path / "control-marker"
+    pickle.loads(pickle.dumps(Evil(marker)))
+    assert marker.exists()
+    marker2 = tmp_path / "control-marker-torch"
+    buf = io.BytesIO()
+    torch.save({"w": Evil(marker2)}, buf)
+    buf.seek(0)
+    torch.load(buf, weights_only=False)
+    assert marker2.exists()
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+def test_pickle_as_model_safetensors_is_refused(tiny_checkpoints, tmp_path, writer) -> None:
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    marker = tmp_path / "PWNED"
+    payload = {"encoder.embedding": Evil(marker)}
+    with open(d / "model.safetensors", "wb") as fh:
+        pickle.dump(payload, fh) if writer == "pickle" else torch.save(payload, fh)
+    before = snapshot(tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(d)
+    assert_one_line(info.value, "model.safetensors")
+    assert not marker.exists(), "the loader executed pickled code"
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.pth"])
+def test_pickle_weights_instead_of_safetensors_are_refused(tiny_checkpoints, tmp_path, name) -> None:
+    """A torch pickle in place of model.safetensors: refused as missing weights, never loaded."""
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    marker = tmp_path / "PWNED"
+    (d / "model.safetensors").unlink()
+    torch.save({"encoder.embedding": Evil(marker)}, d / name)
+    before = snapshot(tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(d)
+    assert_one_line(info.value, "model.safetensors")
+    assert not marker.exists(), "the loader executed pickled code"
+    assert snapshot(tmp_path) == before
+
+
+def test_stray_pickle_files_are_ignored(tiny_checkpoints, tmp_path) -> None:
+    """model.pt / model.pth next to a good model.safetensors are never opened."""
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    marker = tmp_path / "PWNED"
+    for name in ("model.pt", "model.pth", "optimizer.pt"):
+        torch.save({"x": Evil(marker)}, d / name)
+    ckpt = load_checkpoint(d)
+    assert ckpt.model is not None
+    assert not marker.exists(), "the loader executed pickled code"
+
+
+@pytest.mark.parametrize("name", ["projection.npz", "planted_truth.npz"])
+def test_object_array_npz_is_refused(tiny_checkpoints, tmp_path, name) -> None:
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    marker = tmp_path / "PWNED"
+    np.savez(d / name, item_xy=np.array([Evil(marker)], dtype=object),
+             user_xy=np.zeros((3, 2)), reliance=np.array([Evil(marker)], dtype=object))
+    assert not marker.exists()
+    before = snapshot(tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(d)
+    assert_one_line(info.value, name)
+    assert not marker.exists(), "the loader executed pickled code"
+    assert snapshot(tmp_path) == before
+
+
+# --------------------------------------------------------------------------------------------
+# the corrupted-checkpoint table
+# --------------------------------------------------------------------------------------------
+
+def _missing(name: str) -> Callable[[Path], None]:
+    return lambda d: (d / name).unlink()
+
+
+CKPT_CASES: list = [
+    *[pytest.param(_missing(n), n, id=f"missing-{n}") for n in REQUIRED_FILES],
+    pytest.param(lambda d: truncate(d / "model.safetensors"), "model.safetensors", id="safetensors-half"),
+    pytest.param(lambda d: truncate(d / "model.safetensors", 10), "model.safetensors",
+                 id="safetensors-10-bytes"),
+    pytest.param(lambda d: truncate(d / "model.safetensors", 0), "model.safetensors",
+                 id="safetensors-empty"),
+    pytest.param(lambda d: (d / "model.safetensors").write_bytes(garbage(4096)), "model.safetensors",
+                 id="safetensors-random-bytes"),
+    pytest.param(lambda d: [(d / "model.safetensors").unlink(), (d / "model.safetensors").mkdir()],
+                 "model.safetensors", id="safetensors-is-a-directory"),
+    pytest.param(lambda d: (d / "config.json").write_text('{"format_version": 1, "run": {'),
+                 "config.json", id="config-invalid-json"),
+    pytest.param(lambda d: (d / "config.json").write_bytes(garbage(300)), "config.json",
+                 id="config-binary"),
+    pytest.param(lambda d: (d / "config.json").write_text("[1, 2, 3]"), "config.json",
+                 id="config-not-an-object"),
+    pytest.param(cfg(lambda c: c.__setitem__("format_version", 99)), "config.json",
+                 id="config-format-version-99"),
+    pytest.param(cfg(lambda c: c.pop("format_version")), "config.json", id="config-no-format-version"),
+    pytest.param(cfg(lambda c: c.pop("run")), "config.json", id="config-missing-run"),
+    pytest.param(cfg(lambda c: c.__setitem__("run", "full")), "config.json", id="config-run-not-object"),
+    pytest.param(cfg(lambda c: c.pop("dataset")), "config.json", id="config-missing-dataset"),
+    pytest.param(cfg(lambda c: c["run"].__setitem__("colour", "blue")), "config.json",
+                 id="config-unknown-run-field"),
+    pytest.param(cfg(lambda c: c["run"]["model"].__setitem__("depth", 3)), "config.json",
+                 id="config-unknown-model-field"),
+    pytest.param(cfg(lambda c: c["run"]["model"].__setitem__("embedding_dim", "64")), "config.json",
+                 id="config-embedding-dim-string"),
+    pytest.param(cfg(lambda c: c["run"]["train"].__setitem__("topks", [5, "x"])), "config.json",
+                 id="config-topks-wrong-type"),
+    pytest.param(cfg(lambda c: c["run"].__setitem__("model", 7)), "config.json",
+                 id="config-model-not-object"),
+    pytest.param(cfg(lambda c: c["dataset"].pop("n_users")), "config.json", id="config-no-n-users"),
+    pytest.param(cfg(lambda c: c["dataset"].__setitem__("n_items", "eighty")), "config.json",
+                 id="config-n-items-not-a-number"),
+    # shape mismatches between config.json and the tensors: the message names the weights file
+    pytest.param(cfg(lambda c: c["run"]["model"].__setitem__("embedding_dim", 32)), "model.safetensors",
+                 id="config-embedding-dim-changed"),
+    pytest.param(cfg(lambda c: c["dataset"].__setitem__("n_items", c["dataset"]["n_items"] + 1)),
+                 "model.safetensors", id="config-n-items-changed"),
+    pytest.param(cfg(lambda c: c["dataset"].__setitem__("image_dim", 7)), "model.safetensors",
+                 id="config-image-dim-changed"),
+    pytest.param(rename_tensor, "model.safetensors", id="safetensors-renamed-tensor"),
+    pytest.param(drop_tensor, "model.safetensors", id="safetensors-missing-tensor"),
+    pytest.param(lambda d: (d / "metrics.json").write_text('{"valid": {"recall@20": 0.3'), "metrics.json",
+                 id="metrics-invalid-json"),
+    pytest.param(lambda d: (d / "metrics.json").write_bytes(garbage(200, 1)), "metrics.json",
+                 id="metrics-binary"),
+    pytest.param(lambda d: (d / "switch.json").write_text("{step: 3}"), "switch.json",
+                 id="switch-invalid-json"),
+    pytest.param(lambda d: (d / "switch.json").write_text(""), "switch.json", id="switch-empty"),
+    pytest.param(lambda d: (d / "trace.csv").write_bytes(garbage(2000, 2)), "trace.csv",
+                 id="trace-binary-garbage"),
+    pytest.param(lambda d: (d / "trace.csv").write_bytes(bytes(range(256)) * 4), "trace.csv",
+                 id="trace-all-byte-values"),
+    pytest.param(lambda d: (d / "trace.csv").write_text(""), "trace.csv", id="trace-empty"),
+    pytest.param(lambda d: (d / "projection.npz").write_bytes(garbage(500, 3)), "projection.npz",
+                 id="projection-garbage"),
+    pytest.param(lambda d: truncate(d / "projection.npz"), "projection.npz", id="projection-truncated"),
+    pytest.param(lambda d: truncate(d / "projection.npz", 0), "projection.npz", id="projection-empty"),
+    pytest.param(lambda d: (d / "planted_truth.npz").write_bytes(garbage(500, 4)), "planted_truth.npz",
+                 id="planted-garbage"),
+    # the checkpoint's run config is validated before a model is built
+    pytest.param(cfg(lambda c: c["run"]["model"].__setitem__("embedding_dim", 0)), "config.json",
+                 id="config-embedding-dim-zero",
+                 marks=pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")),
+    pytest.param(cfg(lambda c: c["run"]["model"].__setitem__("embedding_dim", -3)), "config.json",
+                 id="config-embedding-dim-negative"),
+    pytest.param(cfg(lambda c: c["run"].__setitem__("variant", "bogus")), "config.json",
+                 id="config-unknown-variant"),
+]
+
+
+@pytest.mark.parametrize(("corrupt", "name"), CKPT_CASES)
+def test_corrupt_checkpoint(tiny_checkpoints, tmp_path, corrupt, name) -> None:
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    corrupt(d)
+    assert_refused(load_checkpoint, d, CheckpointError, name, tmp_path)
+
+
+def test_checkpoint_path_problems(tmp_path) -> None:
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "nowhere")
+    assert_one_line(info.value, "nowhere")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "afile")
+    assert_one_line(info.value, "afile")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "empty")
+    assert_one_line(info.value, "config.json")
+
+
+def test_checkpoint_for_another_dataset(tiny_checkpoints, tmp_path) -> None:
+    from magnet.restore import evaluate_checkpoint
+
+    d = copy_ckpt(tiny_checkpoints, tmp_path, with_dataset=True)
+    edit_json(d / "config.json", lambda c: c["dataset"].__setitem__("fingerprint", "0" * 64))
+    before = snapshot(tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        evaluate_checkpoint(d, device="cpu")
+    assert_one_line(info.value, "config.json")
+    assert "another dataset" in str(info.value)
+    assert snapshot(tmp_path) == before

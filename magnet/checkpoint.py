@@ -194,7 +194,7 @@ def build_model(info: dict[str, Any], config: RunConfig) -> MAGNET:
 # rebuilds a checkpoint saved before they existed (a missing field would take today's default).
 LEGACY_DEFAULTS: dict[str, dict[str, object]] = {
     "model": {"feature_dim": 0, "expert_kind": "mlp", "detach_expert_behaviour": False,
-              "router_rank": 0},
+              "router_rank": 0, "router": "bilinear"},
     "train": {"content_weight_decay": 0.0},
 }
 

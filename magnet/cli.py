@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the checkpoint's encoded.safetensors (dashboard loads it instead "
                          "of rebuilding graphs)")
 
+    fid = sub.add_parser("fidelity", help="measure how faithful a checkpoint's explanations are")
+    fid.add_argument("checkpoint", type=Path)
+    fid.add_argument("--users", type=int, default=400, help="users sampled (default 400)")
+    fid.add_argument("--top", type=int, default=20, help="recommendations per user (default 20)")
+    fid.add_argument("--seed", type=int, default=0, help="seed of the user sample")
+    fid.add_argument("--json", action="store_true", help="print the measures as JSON")
+
     ab = sub.add_parser("ablate", help="train every variant with the same seed and budget")
     _add_common(ab)
     ab.add_argument("--out", type=Path, required=True, help="folder that receives one checkpoint per variant")
@@ -108,6 +115,19 @@ def _run_tune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_fidelity(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``magnet fidelity``: knockout and (synthetic data) planted-truth faithfulness."""
+    for name in ("users", "top"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    from .explain import ExplainContext
+    from .explain.fidelity import fidelity, fidelity_text
+
+    report = fidelity(ExplainContext.load(args.checkpoint), n_users=args.users, top_n=args.top, seed=args.seed)
+    print(json.dumps(report, indent=2) if args.json else fidelity_text(report))
+    return 0
+
+
 def _check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name in ("epochs",):
         value = getattr(args, name, None)
@@ -149,6 +169,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"{ckpt.path} ({ckpt.variant} on {ckpt.info['dataset']['name']})")
             print(metric_table(metrics, ckpt.config.train.topks))
+    elif args.command == "fidelity":
+        return _run_fidelity(parser, args)
     elif args.command == "ablate":
         from .ablation import run_ablation
 

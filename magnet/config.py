@@ -45,7 +45,13 @@ class ModelConfig:
     feature_dim: int = 256  # PCA width of raw item features before W_A, W_S (0 = no reduction)
     expert_kind: str = "diagonal"  # "diagonal" (a learned metric per expert×modality) or "mlp"
     expert_hidden: int = 64  # hidden width of each expert's 2-layer projection MLP
-    router_rank: int = 32  # router's bilinear term in a learned rank-r subspace of [h] (0 = diagonal over all 3d)
+    # Router (spec §4, §4b): "cue" = logits from the history-induced modality cues through each
+    # expert's template (z_e = c_e + β Σ_m w_em ẑ_m); "bilinear" = the interaction-conditioned
+    # bilinear router; "cue+bilinear" = both added. See docs/SPEC_AS_BUILT.md §4.
+    router: str = "cue"
+    router_rank: int = 32  # bilinear term in a learned rank-r subspace of [h] (0 = diagonal over all 3d)
+    cue_dim: int = 32  # principal directions of each modality's features the cues compare in
+    cue_scale_init: float = 1.0  # initial β of the cue router (β = softplus(learned) > 0)
     use_experts: bool = True  # False = behaviour_only (LightGCN score only)
     use_aug_view: bool = True  # content-augmented view + multimodal channels
     residual_base: bool = True  # score = <h^B_u,h^B_i> + sum_e g_e s_e
@@ -205,6 +211,9 @@ def validate_config(cfg: RunConfig) -> None:
         (cfg.model.expert_kind in ("mlp", "diagonal"), "model.expert_kind must be mlp or diagonal"),
         (cfg.model.feature_dim >= 0, "model.feature_dim must be >= 0 (0 = no reduction)"),
         (cfg.model.router_rank >= 0, "model.router_rank must be >= 0 (0 = full-width diagonal router)"),
+        (cfg.model.router in ("cue", "bilinear", "cue+bilinear"), "model.router must be cue, bilinear or cue+bilinear"),
+        (cfg.model.cue_dim >= 1, "model.cue_dim must be >= 1"),
+        (cfg.model.cue_scale_init > 0, "model.cue_scale_init must be positive"),
         (cfg.graph.n_ui_layers >= 0, "graph.n_ui_layers must be >= 0"),
         (cfg.graph.n_mm_layers >= 0, "graph.n_mm_layers must be >= 0"),
         (cfg.graph.knn_k > 0, "graph.knn_k must be positive"),

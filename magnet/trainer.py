@@ -98,6 +98,7 @@ class Trainer:
                             None if data.image_feat is None else data.image_feat.shape[1],
                             None if data.text_feat is None else data.text_feat.shape[1]).to(self.device)
         self.model.fit_content_basis(inputs.image_feat, inputs.text_feat)
+        self.model.fit_cues(torch.from_numpy(data.train.astype(np.int64)), inputs.image_feat, inputs.text_feat)
         self.image_feat, self.text_feat = self.model.content_inputs(inputs.image_feat, inputs.text_feat)
         self.objective = wrap_ddp(TrainingObjective(self.model, config, self.graphs, self.image_feat,
                                                     self.text_feat), self.dist)

@@ -36,7 +36,8 @@ VARIANT_TABLE: dict[str, Variant] = {
     "behaviour_only": Variant(
         "LightGCN: the behaviour score alone, no experts and no content view",
         {"model.use_experts": False, "model.use_aug_view": False, "train.vc_weight": 0.0},
-        ("model.expert_kind", "model.expert_hidden", "model.router_rank", "model.fusion_gamma_init",
+        ("model.expert_kind", "model.expert_hidden", "model.router", "model.router_rank", "model.cue_dim",
+         "model.cue_scale_init", "model.fusion_gamma_init",
          "model.learn_fusion_gamma", "train.content_weight_decay", "train.expert_lr_scale",
          "train.router_lr_scale", "train.expert_weight_decay", "graph.", "routing.")),
 }

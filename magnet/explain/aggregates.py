@@ -42,8 +42,7 @@ def routing_table(ctx: ExplainContext, top_n: int = 20, max_users: int = 2000,
         top = ctx.scores(chunk).topk(top_n, dim=1).indices  # [b, n]
         u = torch.from_numpy(chunk).repeat_interleave(top_n)
         i = top.reshape(-1)
-        logits = model.router.pair_logits(ctx.pre.flat[u], ctx.pre.flat[i + model.n_users])
-        _, gates = model.route(logits, model.eval_route())
+        _, gates = model.route_pairs(ctx.pre, u, i)
         g = gates.numpy()
         frame = pd.DataFrame(g, columns=list(EXPERT_NAMES))
         frame.insert(0, "user", u.numpy())

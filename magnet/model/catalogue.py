@@ -40,59 +40,43 @@ _BIG = 3.0e38  # near float32 max: (x − t)·_BIG is ±inf or 0 for all but sub
 
 
 class CatalogueScorer:
-    """Per-catalogue item tiles plus the user-side parameters needed to score any user.
+    """What every catalogue scorer shares: per-catalogue tiles of base-shifted expert scores, the
+    tiling loop and the Top-K mixing. Subclasses say how a tile's router logits are made.
 
     Args:
         items: concatenated channels of every item [I, 3d].
-        q: router bilinear weights [9, r]; a, b: router biases [9, 3d]; c: router bias [9].
         weights: per-dimension expert weights [9, 3d] (metric × template, plus 1 on the
             behaviour dims when the score has a residual base).
         tau: routing temperature; k: Top-K.
-        proj: the router's projection R [r, 3d] (None: full-width router, r = 3d).
     """
 
-    def __init__(self, items: torch.Tensor, q: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
-                 c: torch.Tensor, weights: torch.Tensor, tau: float, k: int,
-                 tile_users: int | None = None, tile_items: int | None = None,
-                 proj: torch.Tensor | None = None) -> None:
-        n_items = items.shape[0]
+    def __init__(self, items: torch.Tensor, weights: torch.Tensor, tau: float, k: int,
+                 tile_users: int | None = None, tile_items: int | None = None) -> None:
         on_cpu = items.device.type == "cpu"
         self.k = _clamp_k(k)
         self.tau = float(tau)
-        self.n_items = n_items
-        self.proj = proj
+        self.n_items = items.shape[0]
         self.tile_users = tile_users or (CPU_TILE_USERS if on_cpu else 1 << 30)
         tile_items = tile_items or (CPU_TILE_ITEMS if on_cpu else GPU_TILE_ITEMS)
-        self.a_over_tau = a / tau  # [9, 3d]
-        self.c_over_tau = c / tau  # [9]
-        onehot = torch.eye(N_EXPERTS, device=items.device, dtype=items.dtype)
-        reduced = self.reduce(items)  # [I, r]
-        self.tiles: list[tuple[int, int, torch.Tensor, torch.Tensor]] = []
-        for start in range(0, n_items, tile_items):
-            hi = items[start:start + tile_items]  # [Ic, 3d]
-            ic = hi.shape[0]
-            logit_rows = torch.cat([
-                reduced[start:start + ic].unsqueeze(0) * (q / tau).unsqueeze(1),  # [9, Ic, r]
-                (hi @ (b / tau).T).T.unsqueeze(-1),  # [9, Ic, 1]
-                onehot.unsqueeze(1).expand(N_EXPERTS, ic, N_EXPERTS),  # [9, Ic, 9]
-            ], dim=-1)
-            score_rows = hi.unsqueeze(0) * weights.unsqueeze(1)  # [9, Ic, 3d]
-            self.tiles.append((start, ic,
-                               logit_rows.reshape(N_EXPERTS * ic, -1).T.contiguous(),  # [r+10, 9·Ic]
-                               score_rows.reshape(N_EXPERTS * ic, -1).T.contiguous()))  # [3d, 9·Ic]
-
-    def reduce(self, h: torch.Tensor) -> torch.Tensor:
-        """Router-space coordinates R h [n, r] of channels h [n, 3d]."""
-        return h if self.proj is None else h @ self.proj.T
+        self.spans = [(start, min(tile_items, self.n_items - start)) for start in range(0, self.n_items, tile_items)]
+        self.score_tiles = [(items[start:start + ic].unsqueeze(0) * weights.unsqueeze(1))  # [9, Ic, 3d]
+                            .reshape(N_EXPERTS * ic, -1).T.contiguous() for start, ic in self.spans]  # [3d, 9·Ic]
 
     def matches(self, tau: float, k: int) -> bool:
         """Whether this scorer was built for routing temperature ``tau`` and Top-``k``."""
         return (self.tau, self.k) == (float(tau), _clamp_k(k))
 
-    def user_rows(self, hu: torch.Tensor) -> torch.Tensor:
-        """[B, r+10] user vectors [R h_u, 1, ζ_u] for channels hu [B, 3d]."""
-        ones = torch.ones(hu.shape[0], 1, device=hu.device, dtype=hu.dtype)
-        return torch.cat([self.reduce(hu), ones, hu @ self.a_over_tau.T + self.c_over_tau], dim=1)
+    def user_rows(self, hu: torch.Tensor, cue_rows: torch.Tensor | None) -> torch.Tensor:
+        """What the router needs of a user block (channels hu [B, 3d], cue means [B, r])."""
+        raise NotImplementedError
+
+    def tile_logits(self, rows: torch.Tensor, t: int) -> torch.Tensor:
+        """Router logits / τ [n, 9, Ic] of the user rows ``rows`` against item tile ``t``."""
+        raise NotImplementedError
+
+    def kernel_mix(self, kernel: Callable, rows: torch.Tensor, t: int, s: torch.Tensor, out: torch.Tensor) -> None:
+        """The compiled Top-K mixture of tile ``t`` into ``out`` [n, Ic] (scores ``s`` [n, 9, Ic])."""
+        kernel(self.tile_logits(rows, t).numpy(), s.numpy(), self.k, out.numpy())
 
     def mix(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """Top-K mixture [B, Ic] of logits/τ ``z`` and scores ``s`` [B, 9, Ic].
@@ -111,32 +95,132 @@ class CatalogueScorer:
         w = (z - top).exp_().mul_(kept)  # unnormalised gates [B, 9, Ic]
         return (w * s).sum(1).div_(w.sum(1))
 
-    def scores(self, hu: torch.Tensor) -> torch.Tensor:
-        """Final scores [B, I] of users with channels hu [B, 3d] against the whole catalogue.
+    def scores(self, hu: torch.Tensor, cue_rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Final scores [B, I] of users with channels hu [B, 3d] (and cue means ``cue_rows``
+        [B, r] for a cue router) against the whole catalogue.
 
         On CPU, for batches of at least :data:`COMPILED_MIN_USERS` users (evaluation, not one
-        dashboard user), the mixing runs in a compiled kernel (:func:`_topk_kernel`)
-        instead of :meth:`mix`, one pass per tile instead of ~18 (same formula), on tiles of
-        :data:`KERNEL_TILE_USERS` users."""
+        dashboard user), the mixing runs in a compiled kernel instead of :meth:`mix`, one pass
+        per tile instead of ~18 (same formula), on tiles of :data:`KERNEL_TILE_USERS` users."""
         out = torch.empty(hu.shape[0], self.n_items, device=hu.device, dtype=hu.dtype)
-        rows = self.user_rows(hu)
+        rows = self.user_rows(hu, cue_rows)
         kernel = None
         if hu.device.type == "cpu" and hu.dtype == torch.float32 and hu.shape[0] >= COMPILED_MIN_USERS:
-            kernel = _topk_kernel()
+            kernel = _topk_kernel(self.kernel_name)
         step = self.tile_users if kernel is None else max(self.tile_users, KERNEL_TILE_USERS)
         for u0 in range(0, rows.shape[0], step):
             block_rows, block_hu = rows[u0:u0 + step], hu[u0:u0 + step]
             n = block_rows.shape[0]
-            for start, ic, logit_tile, score_tile in self.tiles:
-                z = (block_rows @ logit_tile).view(n, N_EXPERTS, ic)
-                s = (block_hu @ score_tile).view(n, N_EXPERTS, ic)
+            for t, (start, ic) in enumerate(self.spans):
+                s = (block_hu @ self.score_tiles[t]).view(n, N_EXPERTS, ic)
                 if kernel is None:
-                    out[u0:u0 + n, start:start + ic] = self.mix(z, s)
+                    out[u0:u0 + n, start:start + ic] = self.mix(self.tile_logits(block_rows, t), s)
                 else:
-                    mixed = torch.empty(n, ic, dtype=z.dtype)
-                    kernel(z.numpy(), s.numpy(), self.k, mixed.numpy())
+                    mixed = torch.empty(n, ic, dtype=s.dtype)
+                    self.kernel_mix(kernel, block_rows, t, s, mixed)
                     out[u0:u0 + n, start:start + ic] = mixed
         return out
+
+    kernel_name = "topk"
+
+
+class FactorisedScorer(CatalogueScorer):
+    """Router logits as one matmul per tile (bilinear router, optionally plus cue columns):
+
+        z_e/τ = ⟨[R h_u, 1, ζ_u, μ_u], [q_e ⊙ R h_i/τ, b_eᵀh_i/τ, 1_e, v_e ⊙ x̂_i/τ]⟩,
+        ζ_{u,e} = (a_eᵀh_u + c'_e)/τ,
+
+    with μ_u = [μ^A_u, μ^S_u] and x̂_i the cue directions (scaled by 1/std) when the router uses
+    cues; v_e repeats expert e's cue slopes β·w_{e,m} over modality m's block, and c'_e is the
+    bias minus the standardisation shift Σ_m β·w_{e,m}·mean_m/std_m.
+
+    Args (besides the base's):
+        q: bilinear weights [9, r]; a, b: router biases [9, 3d]; c: router bias [9].
+        proj: the router's projection R [r, 3d] (None: full-width router, r = 3d).
+        cue_items: cue directions [I, r_A + r_S] (divided by std); cue_slopes [9, r_A + r_S]
+            (β·w_{e,m} repeated over each block); None without cues.
+    """
+
+    def __init__(self, items: torch.Tensor, q: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                 c: torch.Tensor, weights: torch.Tensor, tau: float, k: int,
+                 tile_users: int | None = None, tile_items: int | None = None,
+                 proj: torch.Tensor | None = None, cue_items: torch.Tensor | None = None,
+                 cue_slopes: torch.Tensor | None = None) -> None:
+        super().__init__(items, weights, tau, k, tile_users, tile_items)
+        self.proj = proj
+        self.a_over_tau = a / tau  # [9, 3d]
+        self.c_over_tau = c / tau  # [9]
+        onehot = torch.eye(N_EXPERTS, device=items.device, dtype=items.dtype)
+        reduced = self.reduce(items)  # [I, r]
+        self.logit_tiles = []
+        for start, ic in self.spans:
+            hi = items[start:start + ic]  # [Ic, 3d]
+            parts = [reduced[start:start + ic].unsqueeze(0) * (q / tau).unsqueeze(1),  # [9, Ic, r]
+                     (hi @ (b / tau).T).T.unsqueeze(-1),  # [9, Ic, 1]
+                     onehot.unsqueeze(1).expand(N_EXPERTS, ic, N_EXPERTS)]  # [9, Ic, 9]
+            if cue_items is not None:
+                parts.append(cue_items[start:start + ic].unsqueeze(0) * (cue_slopes / tau).unsqueeze(1))
+            self.logit_tiles.append(torch.cat(parts, dim=-1).reshape(N_EXPERTS * ic, -1).T.contiguous())
+
+    def reduce(self, h: torch.Tensor) -> torch.Tensor:
+        """Router-space coordinates R h [n, r] of channels h [n, 3d]."""
+        return h if self.proj is None else h @ self.proj.T
+
+    def user_rows(self, hu: torch.Tensor, cue_rows: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, r+10(+r_cue)] user vectors [R h_u, 1, ζ_u(, μ_u)] for channels hu [B, 3d]."""
+        ones = torch.ones(hu.shape[0], 1, device=hu.device, dtype=hu.dtype)
+        parts = [self.reduce(hu), ones, hu @ self.a_over_tau.T + self.c_over_tau]
+        return torch.cat(parts + ([cue_rows] if cue_rows is not None else []), dim=1)
+
+    def tile_logits(self, rows: torch.Tensor, t: int) -> torch.Tensor:
+        return (rows @ self.logit_tiles[t]).view(rows.shape[0], N_EXPERTS, self.spans[t][1])
+
+
+class CueScorer(CatalogueScorer):
+    """Router logits of the cue router: per tile the two standardised cue planes come from one
+    [B, r_A + r_S] × [r_A + r_S, 2·Ic] matmul (block-diagonal over the modalities), and every
+    expert's logit is an affine function of them, z_e/τ = α_e + γ_{e,A}·ẑ_A + γ_{e,S}·ẑ_S, taken
+    inside the compiled kernel, so the 9 logit planes are never materialised.
+
+    Args (besides the base's):
+        cue_items: cue directions [I, r_A + r_S] (each block divided by its cue std).
+        widths: (r_A, r_S).
+        offsets: the standardisation means divided by the stds, [2] (A, S).
+        slopes: β·w [9, 3] over (B, A, S) (B unused: its cue is zero); bias: c [9].
+        mask: [3] 1 for a live cue, 0 for a knocked-out one.
+    """
+
+    kernel_name = "cue"
+
+    def __init__(self, items: torch.Tensor, weights: torch.Tensor, tau: float, k: int,
+                 cue_items: torch.Tensor, widths: tuple[int, int], offsets: torch.Tensor,
+                 slopes: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor,
+                 tile_users: int | None = None, tile_items: int | None = None) -> None:
+        super().__init__(items, weights, tau, k, tile_users, tile_items)
+        r_a = widths[0]
+        live = (slopes[:, 1:] * mask[1:]) / tau  # [9, 2]
+        self.alpha = (bias / tau - live @ offsets).contiguous()  # [9]
+        self.gamma = live.contiguous()  # [9, 2]
+        self.cue_tiles = []
+        for start, ic in self.spans:
+            block = torch.zeros(cue_items.shape[1], 2 * ic, device=items.device, dtype=items.dtype)
+            block[:r_a, :ic] = cue_items[start:start + ic, :r_a].T
+            block[r_a:, ic:] = cue_items[start:start + ic, r_a:].T
+            self.cue_tiles.append(block)
+
+    def user_rows(self, hu: torch.Tensor, cue_rows: torch.Tensor | None) -> torch.Tensor:
+        return cue_rows
+
+    def planes(self, rows: torch.Tensor, t: int) -> torch.Tensor:
+        """Unshifted standardised cues [n, 2, Ic] (cue_m/std_m) of tile ``t``."""
+        return (rows @ self.cue_tiles[t]).view(rows.shape[0], 2, self.spans[t][1])
+
+    def tile_logits(self, rows: torch.Tensor, t: int) -> torch.Tensor:
+        planes = self.planes(rows, t)
+        return torch.einsum("em,nmi->nei", self.gamma, planes) + self.alpha.view(1, -1, 1)
+
+    def kernel_mix(self, kernel: Callable, rows: torch.Tensor, t: int, s: torch.Tensor, out: torch.Tensor) -> None:
+        kernel(self.planes(rows, t).numpy(), s.numpy(), self.alpha.numpy(), self.gamma.numpy(), self.k, out.numpy())
 
 
 def _clamp_k(k: int) -> int:
@@ -152,27 +236,62 @@ KERNEL_TILE_USERS = 256
 _KERNEL: dict[str, Any] = {}
 
 
-def _topk_kernel() -> Callable[[Any, int, Any], None] | None:
+def _topk_kernel(name: str = "topk") -> Callable[..., None] | None:
     """A numba-compiled Top-K mixture over a tile, or None when numba is unavailable.
 
-    z (logits/τ), s (scores) [B, 9, Ic], k → out [B, Ic]: for each pair, the k largest
-    logits m_1 ≥ … ≥ m_k (an earlier expert wins a tie, exactly k are kept) and their scores;
-    out = Σ_j exp(m_j − m_1)·s_j / Σ_j exp(m_j − m_1), the renormalised softmax over the k.
-    A running top-k per item kept by compare-and-swap levels, items innermost. (A branch-free
-    form of the same swap was miscompiled for rows of 16 items or more, so the swap is an
-    explicit branch; tests/unit/test_catalogue.py checks K = 1, 2, 3, 9 on ragged rows.)
-    Single-threaded: numba's own threads alongside torch's OpenMP threads were slower on 2 cores.
-    numba is already installed with umap-learn."""
-    if "topk" in _KERNEL:
-        return _KERNEL["topk"]
+    ``"topk"``: z (logits/τ), s (scores) [B, 9, Ic], k → out [B, Ic]. ``"cue"``: the logits are
+    made on the fly from the cue router's planes [B, 2, Ic] as α_e + γ_e·planes (α [9], γ [9, 2]).
+    For each pair, the k largest logits m_1 ≥ … ≥ m_k (an earlier expert wins a tie, exactly k
+    are kept) and their scores; out = Σ_j exp(m_j − m_1)·s_j / Σ_j exp(m_j − m_1), the
+    renormalised softmax over the k. A running top-k per item kept by compare-and-swap levels,
+    items innermost. (A branch-free form of the same swap was miscompiled for rows of 16 items
+    or more, so the swap is an explicit branch; tests/unit/test_catalogue.py checks K = 1, 2, 3,
+    9 on ragged rows.) Single-threaded: numba's own threads alongside torch's OpenMP threads
+    were slower on 2 cores. numba is already installed with umap-learn."""
+    if name in _KERNEL:
+        return _KERNEL[name]
     try:
         import numpy as np
         from numba import njit
     except ImportError:  # pragma: no cover - numba comes with umap-learn
-        _KERNEL["topk"] = None
+        _KERNEL.update(topk=None, cue=None)
         return None
 
-    @njit(boundscheck=False, error_model="numpy", cache=False)
+    options = dict(boundscheck=False, error_model="numpy", cache=False)
+
+    @njit(**options)
+    def reset(m, p, k, n_items):  # pragma: no cover - compiled
+        for j in range(k):
+            for i in range(n_items):
+                m[j, i] = -np.inf
+                p[j, i] = 0.0
+
+    @njit(**options)
+    def push(m, p, cur, cur_s, k, n_items):  # pragma: no cover - compiled
+        for j in range(k):
+            for i in range(n_items):
+                held = m[j, i]
+                held_s = p[j, i]
+                came = cur[i]
+                came_s = cur_s[i]
+                if came > held:  # the newcomer takes level j, the holder moves down
+                    m[j, i] = came
+                    p[j, i] = came_s
+                    cur[i] = held
+                    cur_s[i] = held_s
+
+    @njit(**options)
+    def finish(m, p, k, n_items, out_row):  # pragma: no cover - compiled
+        for i in range(n_items):
+            num = np.float32(0.0)
+            den = np.float32(0.0)
+            for j in range(k):
+                w = np.exp(m[j, i] - m[0, i])
+                num += w * p[j, i]
+                den += w
+            out_row[i] = num / den
+
+    @njit(**options)
     def topk_mix(z, s, k, out):  # pragma: no cover - compiled
         n_users, n_experts, n_items = z.shape[0], z.shape[1], z.shape[2]
         m = np.empty((k, n_items), np.float32)
@@ -180,33 +299,30 @@ def _topk_kernel() -> Callable[[Any, int, Any], None] | None:
         cur = np.empty(n_items, np.float32)
         cur_s = np.empty(n_items, np.float32)
         for b in range(n_users):
-            for j in range(k):
-                for i in range(n_items):
-                    m[j, i] = -np.inf
-                    p[j, i] = 0.0
+            reset(m, p, k, n_items)
             for e in range(n_experts):
                 for i in range(n_items):
                     cur[i] = z[b, e, i]
                     cur_s[i] = s[b, e, i]
-                for j in range(k):
-                    for i in range(n_items):
-                        held = m[j, i]
-                        held_s = p[j, i]
-                        came = cur[i]
-                        came_s = cur_s[i]
-                        if came > held:  # the newcomer takes level j, the holder moves down
-                            m[j, i] = came
-                            p[j, i] = came_s
-                            cur[i] = held
-                            cur_s[i] = held_s
-            for i in range(n_items):
-                num = np.float32(0.0)
-                den = np.float32(0.0)
-                for j in range(k):
-                    w = np.exp(m[j, i] - m[0, i])
-                    num += w * p[j, i]
-                    den += w
-                out[b, i] = num / den
+                push(m, p, cur, cur_s, k, n_items)
+            finish(m, p, k, n_items, out[b])
 
-    _KERNEL["topk"] = topk_mix
-    return topk_mix
+    @njit(**options)
+    def cue_mix(planes, s, alpha, gamma, k, out):  # pragma: no cover - compiled
+        n_users, n_experts, n_items = s.shape[0], s.shape[1], s.shape[2]
+        m = np.empty((k, n_items), np.float32)
+        p = np.empty((k, n_items), np.float32)
+        cur = np.empty(n_items, np.float32)
+        cur_s = np.empty(n_items, np.float32)
+        for b in range(n_users):
+            reset(m, p, k, n_items)
+            for e in range(n_experts):
+                a, g0, g1 = alpha[e], gamma[e, 0], gamma[e, 1]
+                for i in range(n_items):
+                    cur[i] = a + g0 * planes[b, 0, i] + g1 * planes[b, 1, i]
+                    cur_s[i] = s[b, e, i]
+                push(m, p, cur, cur_s, k, n_items)
+            finish(m, p, k, n_items, out[b])
+
+    _KERNEL.update(topk=topk_mix, cue=cue_mix)
+    return _KERNEL[name]

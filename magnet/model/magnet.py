@@ -1,4 +1,4 @@
-"""The MAGNET model: dual-view encoder + 9 template experts + bilinear Top-K router (spec §2–§4).
+"""The MAGNET model: dual-view encoder + 9 template experts + Top-K router (spec §2–§4b).
 
 Final score (``residual_base=True``):  ŷ(u,i) = ⟨h^B_u, h^B_i⟩ + Σ_e g_e(u,i) · s_e(u,i),
 with the exact additive decomposition ŷ = base + Σ_{e,m} g_e · c_{e,m} (the base counts as B).
@@ -14,11 +14,12 @@ from torch import nn
 from ..config import RunConfig
 from ..graphs import GraphBundle
 from ..schedule import RouteParams
-from ..vocab import N_EXPERTS
-from .catalogue import CatalogueScorer
+from ..vocab import MODALITIES, N_EXPERTS
+from .catalogue import CatalogueScorer, CueScorer, FactorisedScorer
+from .cues import ModalityCues, cue_width
 from .encoders import Channels, DualViewEncoder
 from .experts import DiagonalExperts, make_experts
-from .router import BilinearRouter, topk_gates
+from .router import make_router, topk_gates
 
 
 @dataclass
@@ -44,13 +45,15 @@ class Precomputed:
     h [C, N, d] channels; flat [N, C·d] router input; item_side: the experts' per-catalogue
     item term ([9, I, 3d] projected items for MLP experts; None for diagonal experts or
     behaviour-only); scorer: the fused whole-catalogue scorer of diagonal experts, built for
-    the evaluation route of the moment (None otherwise).
+    the evaluation route of the moment (None otherwise); cue_mask [3] over (B, A, S): 1 where a
+    modality's cue is live, 0 where it is knocked out (:meth:`MAGNET.knock_out`).
     """
 
     h: torch.Tensor
     flat: torch.Tensor
     item_side: torch.Tensor | None
     scorer: CatalogueScorer | None = None
+    cue_mask: torch.Tensor | None = None
 
 
 class MAGNET(nn.Module):
@@ -69,7 +72,10 @@ class MAGNET(nn.Module):
         self.encoder = DualViewEncoder(n_users, n_items, mc, config.graph, image_dim, text_dim)
         if self.use_experts:
             self.experts = make_experts(mc.expert_kind, mc.embedding_dim, mc.expert_hidden)
-            self.router = BilinearRouter(mc.embedding_dim, rank=mc.router_rank)
+            self.router = make_router(mc.router, mc.embedding_dim, mc.router_rank, mc.cue_scale_init)
+            if self.router.uses_cues:
+                widths = (cue_width(mc.cue_dim, image_dim, n_items), cue_width(mc.cue_dim, text_dim, n_items))
+                self.cues = ModalityCues(n_users, n_items, widths)
         # Routing settings the model is evaluated with (set by the trainer, saved with the weights).
         self.register_buffer("eval_tau", torch.tensor(float(config.routing.tau_cov)))
         self.register_buffer("eval_k", torch.tensor(int(config.routing.k_cov)))
@@ -78,6 +84,17 @@ class MAGNET(nn.Module):
     def fit_content_basis(self, image_feat: torch.Tensor | None, text_feat: torch.Tensor | None) -> None:
         """Fit the feature PCA on raw item features (once, before training)."""
         self.encoder.fit_content_basis(image_feat, text_feat, seed=self.config.train.seed)
+
+    @property
+    def uses_cues(self) -> bool:
+        """Whether the router reads history-induced modality cues."""
+        return self.use_experts and self.router.uses_cues
+
+    def fit_cues(self, train: torch.Tensor, image_feat: torch.Tensor | None, text_feat: torch.Tensor | None) -> None:
+        """Fit the cue buffers from training pairs [n, 2] and raw item features (once, before
+        training; no-op unless the router uses cues)."""
+        if self.uses_cues:
+            self.cues.fit(train.to(image_feat.device), (image_feat, text_feat), seed=self.config.train.seed)
 
     def content_inputs(self, image_feat: torch.Tensor | None, text_feat: torch.Tensor | None
                        ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -104,9 +121,19 @@ class MAGNET(nn.Module):
         probs = torch.softmax(logits / route.tau, dim=dim)
         return probs, topk_gates(probs, route.k, dim=dim)
 
+    def pair_cues(self, users: torch.Tensor, items: torch.Tensor, positive: torch.Tensor | None = None,
+                  mask: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Standardised cues [n, 3] of aligned pairs (None when the router reads none);
+        ``positive`` marks training positives (leave-one-out), ``mask`` [3] knocks cues out."""
+        if not self.uses_cues:
+            return None
+        cues = self.cues.pairs(users, items, positive)
+        return cues if mask is None else cues * mask
+
     def score_pairs(self, ch: Channels, users: torch.Tensor, items: torch.Tensor,
-                    route: RouteParams) -> PairOutput:
-        """Score aligned pairs: users [n] in 0..U-1, items [n] in 0..I-1."""
+                    route: RouteParams, positive: torch.Tensor | None = None) -> PairOutput:
+        """Score aligned pairs: users [n] in 0..U-1, items [n] in 0..I-1; ``positive`` [n] bool
+        marks training positives (their cues leave the item out of the user's history)."""
         u_nodes, i_nodes = users, items + self.n_users
         # index_select (backward: index_add) rather than fancy indexing (backward: index_put).
         nodes, inverse = torch.unique(torch.cat([u_nodes, i_nodes]), return_inverse=True)
@@ -138,7 +165,7 @@ class MAGNET(nn.Module):
             flat = h.permute(1, 0, 2).reshape(h.shape[1], -1)
             fu, fi = flat.index_select(0, inv_u), flat.index_select(0, inv_i)
         expert_scores = contrib.sum(1)  # [9, n]
-        logits = self.router.pair_logits(fu, fi)  # [n, 9]
+        logits = self.router.pair_logits(fu, fi, self.pair_cues(users, items, positive))  # [n, 9]
         probs, gates = self.route(logits, route)
         mixture = (gates * expert_scores.T).sum(-1)
         score = base + mixture if self.residual_base else mixture
@@ -152,14 +179,29 @@ class MAGNET(nn.Module):
         return self.precompute_from_channels(self.encode(graphs, image_feat, text_feat).h)
 
     @torch.no_grad()
-    def precompute_from_channels(self, h: torch.Tensor) -> Precomputed:
+    def precompute_from_channels(self, h: torch.Tensor, cue_mask: torch.Tensor | None = None) -> Precomputed:
         """:meth:`precompute` from already encoded channels h [C, N, d] (e.g. a checkpoint's
-        encoded.safetensors), without graphs or features."""
+        encoded.safetensors), without graphs or features; ``cue_mask`` [3] (default all live)."""
         flat = h.permute(1, 0, 2).reshape(h.shape[1], -1)
         item_side = self.experts.item_side(h[:, self.n_users:]) if self.use_experts else None
-        pre = Precomputed(h, flat, item_side)
+        mask = torch.ones(len(MODALITIES), device=h.device) if cue_mask is None else cue_mask
+        pre = Precomputed(h, flat, item_side, cue_mask=mask)
         pre.scorer = self.catalogue_scorer(pre)
         return pre
+
+    @torch.no_grad()
+    def knock_out(self, pre: Precomputed, modality: str) -> Precomputed:
+        """The counterfactual without ``modality`` (B, A or S) for every item: each item's
+        channel of that modality is replaced by the catalogue mean, and its cue by the average
+        cue (ẑ = 0). Users keep their representations. Returns a new :class:`Precomputed`."""
+        m = MODALITIES.index(modality)
+        h = pre.h.clone()
+        if m < h.shape[0]:  # behaviour-only models have no content channels to knock out
+            items = h[m, self.n_users:]
+            items[:] = items.mean(0, keepdim=True)
+        mask = pre.cue_mask.clone()
+        mask[m] = 0.0
+        return self.precompute_from_channels(h, mask)
 
     def channel_shape(self) -> tuple[int, int, int]:
         """Shape [C, N, d] of the encoder's channels h."""
@@ -177,9 +219,36 @@ class MAGNET(nn.Module):
             weights = weights.clone()
             weights[:, :d] += 1.0  # the base ⟨h^B_u, h^B_i⟩ rides on every expert (gates sum to 1)
         route = self.eval_route()
-        r = self.router
-        return CatalogueScorer(pre.flat[self.n_users:], r.q, r.a, r.b, r.c, weights, route.tau, route.k,
-                               proj=r.proj if r.rank else None)
+        items = pre.flat[self.n_users:]
+        router = self.router
+        if not router.uses_cues:
+            return FactorisedScorer(items, router.q, router.a, router.b, router.c, weights, route.tau, route.k,
+                                    proj=router.proj if router.rank else None)
+        cues = self.cues
+        slopes = router.slopes().detach() * pre.cue_mask  # [9, 3]: β·w, knocked-out columns zero
+        offsets = (cues.mean / cues.std)[1:]  # [2]
+        if router.bilinear is None:
+            return CueScorer(items, weights, route.tau, route.k, cues.scaled_item_dirs(),
+                             (cues.item_A.shape[1], cues.item_S.shape[1]), offsets, slopes,
+                             router.c.detach(), pre.cue_mask)
+        widths = (cues.item_A.shape[1], cues.item_S.shape[1])
+        cue_slopes = torch.cat([slopes[:, 1:2].expand(-1, widths[0]), slopes[:, 2:3].expand(-1, widths[1])], dim=1)
+        bl = router.bilinear
+        bias = bl.c - slopes[:, 1:] @ offsets
+        return FactorisedScorer(items, bl.q, bl.a, bl.b, bias, weights, route.tau, route.k,
+                                proj=bl.proj if bl.rank else None, cue_items=cues.scaled_item_dirs(),
+                                cue_slopes=cue_slopes)
+
+    def catalogue_cue_rows(self, users: torch.Tensor) -> torch.Tensor | None:
+        """[μ^A_u, μ^S_u] of ``users`` for the fused scorer (None without cues)."""
+        return self.cues.user_rows(users) if self.uses_cues else None
+
+    def grid_logits(self, pre: Precomputed, users: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor:
+        """Router logits [9, B, I'] of ``users`` [B] against item nodes [I'] (with cues)."""
+        cues = None
+        if self.uses_cues:
+            cues = self.cues.grid(users, item_nodes - self.n_users) * pre.cue_mask.view(-1, 1, 1)
+        return self.router.full_logits(pre.flat[users], pre.flat[item_nodes], cues)
 
     @torch.no_grad()
     def score_users(self, pre: Precomputed, users: torch.Tensor,
@@ -195,7 +264,7 @@ class MAGNET(nn.Module):
             route = self.eval_route()
             if not pre.scorer.matches(route.tau, route.k):
                 pre.scorer = self.catalogue_scorer(pre)  # the route changed since precompute
-            return pre.scorer.scores(pre.flat[users])
+            return pre.scorer.scores(pre.flat[users], self.catalogue_cue_rows(users))
         item_nodes = (torch.arange(self.n_items, device=users.device) if items is None else items) + self.n_users
         h_b = pre.h[0]
         base = h_b[users] @ h_b[item_nodes].T
@@ -205,7 +274,7 @@ class MAGNET(nn.Module):
         if pre.item_side is not None:
             item_side = pre.item_side if items is None else pre.item_side[:, items]
         expert_scores = self.experts.full_scores(pre.h[:, users], pre.h[:, item_nodes], item_side)  # [9, B, I']
-        logits = self.router.full_logits(pre.flat[users], pre.flat[item_nodes])  # [9, B, I']
+        logits = self.grid_logits(pre, users, item_nodes)  # [9, B, I']
         route = self.eval_route()
         top = logits.topk(max(1, min(route.k, N_EXPERTS)), dim=0)  # [K, B, I']
         gates = torch.softmax(top.values / route.tau, dim=0)
@@ -229,9 +298,19 @@ class MAGNET(nn.Module):
                     "contributions": torch.zeros(len(items), N_EXPERTS, 3, device=items.device)}
         contrib = self.experts.full_contributions(pre.h[:, users], pre.h[:, item_nodes])
         contrib = contrib[:, :, 0].permute(2, 0, 1)  # [n, 9, 3]
-        logits = self.router.full_logits(pre.flat[users], pre.flat[item_nodes])[:, 0].T  # [n, 9]
+        logits = self.grid_logits(pre, users, item_nodes)[:, 0].T  # [n, 9]
         probs, gates = self.route(logits, self.eval_route(), dim=-1)
         if not self.residual_base:
             base = torch.zeros_like(base)
         score = base + (gates.unsqueeze(-1) * contrib).sum((1, 2))
         return {"score": score, "base": base, "probs": probs, "gates": gates, "contributions": contrib}
+
+    @torch.no_grad()
+    def route_pairs(self, pre: Precomputed, users: torch.Tensor, items: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Routing probabilities and gates [n, 9] of aligned pairs users, items [n] (0..I-1) at
+        the evaluation route (the many-pairs path of the routing tables)."""
+        nodes = items + self.n_users
+        cues = self.pair_cues(users, items, mask=pre.cue_mask)
+        logits = self.router.pair_logits(pre.flat[users], pre.flat[nodes], cues)
+        return self.route(logits, self.eval_route())

@@ -63,7 +63,8 @@ class TrainingObjective(nn.Module):
             loss = bpr + reg
             scalars = torch.stack([loss, bpr, zero, zero, zero, reg, zero, zero]).detach()
             return loss, torch.cat([scalars, torch.zeros(2 * N_EXPERTS, device=users.device)])
-        out = model.score_pairs(ch, pair_users, torch.cat([pos, neg_flat]), params.route)
+        positive = torch.arange(len(pair_users), device=users.device) < n  # the first n pairs: (user, pos)
+        out = model.score_pairs(ch, pair_users, torch.cat([pos, neg_flat]), params.route, positive)
         bpr = self._ranking_loss(out.score, n, m)
         vc = zero
         if cfg.train.vc_weight > 0 and ch.b_augmented is not None:

@@ -1,4 +1,12 @@
-"""Interaction-conditioned Top-K router (spec §4).
+"""Interaction-conditioned Top-K routers (spec §4, §4b).
+
+:class:`CueRouter` (``model.router="cue"``, the default): every expert's logit is its bias plus
+the history-induced modality cues weighted by its own template,
+z_e(u, i) = c_e + β·Σ_m w_{e,m}·ẑ_m(u, i), β = softplus(learned) > 0, so an expert anchored on
+appearance is chosen exactly when the item's picture is close to the user's history
+(:mod:`.cues`). ``"cue+bilinear"`` adds the bilinear term below to those logits.
+
+:class:`BilinearRouter` (``model.router="bilinear"``, the earlier default):
 
 z_e(u, i) = ⟨q_e ⊙ R h_u, R h_i⟩ + a_eᵀ[h_u] + b_eᵀ[h_i] + c_e, with [h] the concatenation of
 the three channels (width 3d) and R [r, 3d] a learned projection shared by the 9 experts
@@ -19,12 +27,14 @@ import math
 import torch
 from torch import nn
 
-from ..vocab import N_EXPERTS
+from ..vocab import N_EXPERTS, template_rows
 
 
 class BilinearRouter(nn.Module):
     """Router parameters: q [9, r] (r = 3d when ``rank`` is 0), a, b [9, 3d], c [9], and the
     shared projection ``proj`` = R [r, 3d] when 0 < rank < 3d."""
+
+    uses_cues = False
 
     def __init__(self, dim: int, n_channels: int = 3, init_std: float = 0.01, rank: int = 0) -> None:
         super().__init__()
@@ -43,18 +53,80 @@ class BilinearRouter(nn.Module):
         when the router is full-width)."""
         return h @ self.proj.T if self.rank else h
 
-    def pair_logits(self, hu: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-        """Logits [n, 9] for aligned pairs: hu, hi [n, 3d] (concatenated channels)."""
+    def pair_logits(self, hu: torch.Tensor, hi: torch.Tensor, cues: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [n, 9] for aligned pairs: hu, hi [n, 3d] (concatenated channels; no cues)."""
         bilinear = (self.reduce(hu) * self.reduce(hi)) @ self.q.T
         return bilinear + hu @ self.a.T + hi @ self.b.T + self.c
 
-    def full_logits(self, hu: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    def full_logits(self, hu: torch.Tensor, hi: torch.Tensor, cues: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [9, B, I] of every user in ``hu`` [B, 3d] against every item in ``hi`` [I, 3d]."""
         left = self.reduce(hu).unsqueeze(0) * self.q.unsqueeze(1)  # [9, B, r]
         bilinear = torch.matmul(left, self.reduce(hi).T)  # [9, B, I]
         user_bias = (hu @ self.a.T).T.unsqueeze(-1)  # [9, B, 1]
         item_bias = (hi @ self.b.T).T.unsqueeze(1)  # [9, 1, I]
         return bilinear + user_bias + item_bias + self.c.view(-1, 1, 1)
+
+
+def inverse_softplus(y: float) -> float:
+    """x with softplus(x) = y (y > 0)."""
+    return y + math.log(-math.expm1(-y))
+
+
+class CueRouter(nn.Module):
+    """z_e = c_e + β·Σ_m w_{e,m}·ẑ_m [+ bilinear], with c [9], β = softplus(``scale_raw``) and
+    the fixed templates w [9, 3]; ``bilinear``: an optional :class:`BilinearRouter` whose logits
+    are added (its own bias c then replaces this one)."""
+
+    uses_cues = True
+
+    def __init__(self, scale_init: float = 1.0, bilinear: BilinearRouter | None = None) -> None:
+        super().__init__()
+        self.bilinear = bilinear
+        if bilinear is None:
+            self.c = nn.Parameter(torch.zeros(N_EXPERTS))
+        self.scale_raw = nn.Parameter(torch.tensor(inverse_softplus(scale_init)))
+        self.register_buffer("templates", torch.tensor(template_rows(), dtype=torch.float32), persistent=False)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """β = softplus(scale_raw) > 0."""
+        return torch.nn.functional.softplus(self.scale_raw)
+
+    def bias(self) -> torch.Tensor:
+        """c [9]: this router's bias, or the bilinear part's."""
+        return self.bilinear.c if self.bilinear is not None else self.c
+
+    def slopes(self) -> torch.Tensor:
+        """β·w [9, 3]: how each standardised cue moves each expert's logit."""
+        return self.scale * self.templates
+
+    def pair_logits(self, hu: torch.Tensor, hi: torch.Tensor, cues: torch.Tensor) -> torch.Tensor:
+        """Logits [n, 9] of aligned pairs: channels hu, hi [n, 3d], standardised cues [n, 3]."""
+        logits = cues @ self.slopes().T
+        if self.bilinear is not None:
+            return logits + self.bilinear.pair_logits(hu, hi)
+        return logits + self.c
+
+    def full_logits(self, hu: torch.Tensor, hi: torch.Tensor, cues: torch.Tensor) -> torch.Tensor:
+        """Logits [9, B, I] of users hu [B, 3d] × items hi [I, 3d] with cues [3, B, I]."""
+        logits = torch.einsum("em,mbi->ebi", self.slopes(), cues)
+        if self.bilinear is not None:
+            return logits + self.bilinear.full_logits(hu, hi)
+        return logits + self.c.view(-1, 1, 1)
+
+
+ROUTERS: tuple[str, ...] = ("cue", "bilinear", "cue+bilinear")
+
+
+def make_router(kind: str, dim: int, rank: int, scale_init: float) -> BilinearRouter | CueRouter:
+    """The router of ``model.router``."""
+    if kind == "bilinear":
+        return BilinearRouter(dim, rank=rank)
+    if kind == "cue":
+        return CueRouter(scale_init)
+    if kind == "cue+bilinear":
+        return CueRouter(scale_init, BilinearRouter(dim, rank=rank))
+    raise ValueError(f"unknown router {kind!r}; choose one of {', '.join(ROUTERS)}")
 
 
 def topk_gates(probs: torch.Tensor, k: int, dim: int = -1) -> torch.Tensor:

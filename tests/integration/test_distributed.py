@@ -169,7 +169,7 @@ def test_ddp_gradient_equals_full_batch_gradient(tiny, tmp_path):
     for name, grad in single.items():
         torch.testing.assert_close(ddp[name], grad, rtol=1e-4, atol=1e-7, msg=name)
     half = _gradients(trainer, *(shard(t, 0, WORLD) for t in batch))  # what rank 0 alone computes
-    for name in ("encoder.embedding", "router.q"):
+    for name in ("encoder.embedding", "router.c"):
         assert not torch.allclose(half[name], single[name], rtol=1e-3, atol=1e-6), name
 
 

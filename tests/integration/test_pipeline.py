@@ -113,19 +113,24 @@ def test_encoded_cache_matches_reencoding_and_is_ignored_when_stale(tiny_full, t
         read_encoded(copy, ckpt.model.channel_shape())
 
 
-def test_low_rank_router_is_saved_and_a_checkpoint_without_the_field_loads_full_width(tiny_full, tiny_data, tmp_path):
+def test_router_fields_are_saved_and_older_checkpoints_load_as_they_were_trained(tiny_full, tiny_data, tmp_path):
     ckpt = load_checkpoint(tiny_full)
-    assert ckpt.config.model.router_rank == 32 and ckpt.model.router.proj.shape == (32, 192)
-    # A checkpoint written before model.router_rank existed had the full-width router.
+    assert ckpt.config.model.router == "cue" and ckpt.model.uses_cues
+    assert ckpt.model.cues.item_A.shape[0] == tiny_data.n_items  # the cues travel with the weights
+    # The low-rank bilinear router, then a checkpoint written before model.router_rank and
+    # model.router existed: the full-width bilinear router it was trained with.
     config = make_config("synthetic:tiny", "full", epochs=1, device="cpu")
+    config.model.router = "bilinear"
+    low_rank = load_checkpoint(train_run(config, tmp_path / "low", data=tiny_data, projection="pca", progress=False))
+    assert low_rank.config.model.router_rank == 32 and low_rank.model.router.proj.shape == (32, 192)
     config.model.router_rank = 0
     out = tmp_path / "old"
     train_run(config, out, data=tiny_data, projection="pca", progress=False)
     info = json.loads((out / "config.json").read_text())
-    del info["run"]["model"]["router_rank"]
+    del info["run"]["model"]["router_rank"], info["run"]["model"]["router"]
     (out / "config.json").write_text(json.dumps(info))
     old = load_checkpoint(out)
-    assert old.config.model.router_rank == 0 and old.model.router.rank == 0
+    assert old.config.model.router == "bilinear" and old.config.model.router_rank == 0 and old.model.router.rank == 0
     assert old.model.router.q.shape == (9, 192)
     _, metrics = evaluate_checkpoint(out)
     assert metrics["valid"]["recall@20"] == pytest.approx(old.metrics["valid"]["recall@20"], abs=1e-6)

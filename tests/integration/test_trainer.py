@@ -43,7 +43,8 @@ def test_parameter_groups(variant):
     expected = {"encoder.embedding": (0.002, 0.0)}
     if variant == "full":
         expected.update({"encoder.proj_image.weight": (0.002, 0.05), "encoder.proj_text.bias": (0.002, 0.05),
-                         "encoder.gamma": (0.002, 0.0), "router.q": (0.006, 0.0)})
+                         "encoder.gamma": (0.002, 0.0), "router.c": (0.006, 0.0),
+                         "router.scale_raw": (0.006, 0.0)})
         expert = next(n for n in names.values() if n.startswith("experts."))
         expected[expert] = (0.001, 0.2)
     for name, (lr, decay) in expected.items():
@@ -163,9 +164,11 @@ def test_objective_softmax_matches_hand_scores(variant):
     loss, scalars = trainer.objective(users, pos, neg, params)
     ch = model.encode(trainer.graphs, trainer.image_feat, trainer.text_feat)
     route = params.route
-    score = lambda items: model.score_pairs(ch, users, items, route).score  # noqa: E731
-    s_pos = score(pos)
-    s_neg = torch.stack([score(neg[:, j]) for j in range(3)], dim=1)
+    def score(items: torch.Tensor, positive: bool) -> torch.Tensor:  # positives' cues leave the item out
+        return model.score_pairs(ch, users, items, route, torch.full_like(items, positive, dtype=torch.bool)).score
+
+    s_pos = score(pos, True)
+    s_neg = torch.stack([score(neg[:, j], False) for j in range(3)], dim=1)
     expected = (torch.logsumexp(torch.cat([s_pos[:, None], s_neg], 1) / 0.7, 1) - s_pos / 0.7).mean()
     torch.testing.assert_close(scalars[1], expected.detach(), rtol=1e-5, atol=1e-6)
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from magnet.model import RouteParams
-from magnet.model.catalogue import CatalogueScorer
-from tests.unit.test_model import toy
+from magnet.model.catalogue import CatalogueScorer, FactorisedScorer
+from tests.unit.test_model import ROUTERS, toy
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 9])
@@ -22,8 +22,8 @@ def test_fused_scorer_matches_generic_path(k, residual, rank):
     assert pre.scorer is not None
     # tiles smaller than the 12 users × 20 items, with ragged last tiles
     r = model.router
-    pre.scorer = CatalogueScorer(pre.flat[model.n_users:], r.q, r.a, r.b, r.c, _weights(model, residual), 0.6, k,
-                                 tile_users=5, tile_items=7, proj=r.proj if rank else None)
+    pre.scorer = FactorisedScorer(pre.flat[model.n_users:], r.q, r.a, r.b, r.c, _weights(model, residual), 0.6, k,
+                                  tile_users=5, tile_items=7, proj=r.proj if rank else None)
     users = torch.arange(12)
     fused = model.score_users(pre, users)
     generic = model.score_users(pre, users, torch.arange(20))  # items given: the generic path
@@ -105,11 +105,12 @@ def test_compiled_top2_kernel_keeps_exactly_two_on_a_tie():
     torch.testing.assert_close(out[0, 0], (s[0, 1, 0] + s[0, 2, 0]) / 2)
 
 
+@pytest.mark.parametrize("router", ROUTERS)
 @pytest.mark.parametrize("k, rank", [(2, 0), (3, 0), (2, 5)])
-def test_evaluation_batches_use_the_kernel_and_equal_the_generic_path(k, rank):
+def test_evaluation_batches_use_the_kernel_and_equal_the_generic_path(k, rank, router):
     from magnet.model import catalogue
 
-    model, graphs, feats = toy("full", expert_kind="diagonal", router_rank=rank)
+    model, graphs, feats = toy("full", expert_kind="diagonal", router_rank=rank, router=router)
     model.set_eval_route(RouteParams(0.6, k))
     pre = model.precompute(graphs, *feats)
     users = torch.arange(12)
@@ -120,3 +121,48 @@ def test_evaluation_batches_use_the_kernel_and_equal_the_generic_path(k, rank):
     finally:
         catalogue.COMPILED_MIN_USERS = old
     torch.testing.assert_close(fused, model.score_users(pre, users, torch.arange(20)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("router", ["cue", "cue+bilinear"])
+@pytest.mark.parametrize("k", [1, 2, 3, 9])
+def test_cue_routers_fused_scorer_matches_generic_and_pair_paths(router, k):
+    """Cue routers through the fused scorer (small tiles, both mixing paths) equal the generic
+    [9, B, I] path and pair scoring, with a cue knocked out too."""
+    from magnet.model import catalogue
+
+    model, graphs, feats = toy("full", expert_kind="diagonal", router_rank=5, router=router)
+    model.set_eval_route(RouteParams(0.6, k))
+    pre = model.precompute(graphs, *feats)
+    users = torch.arange(12)
+    ch = model.encode(graphs, *feats)
+    pairs = model.score_pairs(ch, users.repeat_interleave(20), torch.arange(20).repeat(12), model.eval_route())
+    for compiled in (False, True):
+        old = catalogue.COMPILED_MIN_USERS
+        try:
+            catalogue.COMPILED_MIN_USERS = 1 if compiled else 10 ** 9
+            fused = model.score_users(pre, users)
+        finally:
+            catalogue.COMPILED_MIN_USERS = old
+        torch.testing.assert_close(fused, model.score_users(pre, users, torch.arange(20)), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fused, pairs.score.detach().reshape(12, 20), rtol=1e-4, atol=1e-5)
+    knocked = model.knock_out(pre, "A")
+    torch.testing.assert_close(model.score_users(knocked, users), model.score_users(knocked, users, torch.arange(20)),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_cue_kernel_matches_the_elementwise_mix():
+    from magnet.model.catalogue import _topk_kernel
+
+    kernel = _topk_kernel("cue")
+    if kernel is None:
+        pytest.skip("numba not installed")
+    torch.manual_seed(2)
+    planes, s = torch.randn(3, 2, 261), torch.randn(3, 9, 261)
+    alpha, gamma = torch.randn(9), torch.randn(9, 2)
+    z = torch.einsum("em,nmi->nei", gamma, planes) + alpha.view(1, -1, 1)
+    scorer = CatalogueScorer.__new__(CatalogueScorer)
+    for k in (1, 2, 3):
+        scorer.k = k
+        out = torch.empty(3, 261)
+        kernel(planes.numpy(), s.numpy(), alpha.numpy(), gamma.numpy(), k, out.numpy())
+        torch.testing.assert_close(out, scorer.mix(z, s), rtol=1e-5, atol=1e-6)

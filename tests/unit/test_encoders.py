@@ -182,6 +182,7 @@ def test_every_parameter_gets_a_gradient_and_pair_scores_match_the_catalogue_pat
     model = MAGNET(n_users, n_items, cfg, 7, 5)
     graphs = build_graphs(train, n_users, n_items, cfg.graph, image, text)
     feats = (torch.from_numpy(image), torch.from_numpy(text))
+    model.fit_cues(torch.from_numpy(train), *feats)
     ch = model.encode(graphs, *feats)
     users = torch.tensor([0, 1, 2, 3])
     out = model.score_pairs(ch, users, torch.tensor([4, 5, 6, 7]), RouteParams(1.0, 3, 0.0))

@@ -8,7 +8,17 @@ from magnet.graphs import build_graphs
 from magnet.model import MAGNET, RouteParams
 
 
-def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp", router_rank: int = 0):
+ROUTERS = ("bilinear", "cue", "cue+bilinear")
+
+
+def bilinear_part(model):
+    """The bilinear router of ``model`` (alone or inside a cue router), or None."""
+    router = model.router
+    return router if not router.uses_cues else router.bilinear
+
+
+def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp", router_rank: int = 0,
+        router: str = "bilinear"):
     rng = np.random.default_rng(seed)
     n_users, n_items = 12, 20
     pairs = {(int(u), int(i)) for u, i in zip(rng.integers(0, n_users, 80), rng.integers(0, n_items, 80))}
@@ -20,15 +30,23 @@ def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp", router_r
     cfg.model.expert_hidden = 6
     cfg.model.expert_kind = expert_kind
     cfg.model.router_rank = router_rank  # 0: full-width (the 24-d toy is under the default 32)
+    cfg.model.router = router
+    cfg.model.cue_dim = 4
     cfg.graph.knn_k = 3
     torch.manual_seed(seed)
     model = MAGNET(n_users, n_items, cfg, 7, 5)
+    model.fit_cues(torch.from_numpy(train), torch.from_numpy(image), torch.from_numpy(text))
     # make the expert output layers non-zero so the experts are not the identity
     if model.use_experts:
         with torch.no_grad():
             for p in (model.experts.w2,) if expert_kind == "mlp" else (model.experts.scale,):
                 p.normal_(0, 0.3)
-            model.router.q.normal_(0, 1.0)
+            if bilinear_part(model) is not None:
+                bilinear_part(model).q.normal_(0, 1.0)
+            if model.uses_cues:
+                model.router.scale_raw.fill_(1.5)
+                if model.router.bilinear is None:
+                    model.router.c.normal_(0, 0.5)
     graphs = build_graphs(train, n_users, n_items, cfg.graph, image, text, with_content=cfg.model.use_aug_view)
     feats = (torch.from_numpy(image), torch.from_numpy(text)) if cfg.model.use_aug_view else (None, None)
     model.set_eval_route(RouteParams(0.7, 2))
@@ -36,10 +54,11 @@ def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp", router_r
     return model, graphs, feats
 
 
+@pytest.mark.parametrize("router", ROUTERS)
 @pytest.mark.parametrize("variant, kind, rank", [("full", "mlp", 0), ("full", "diagonal", 0), ("full", "diagonal", 5),
                                                  ("full", "mlp", 5), ("behaviour_only", "mlp", 0)])
-def test_scoring_paths_agree(variant, kind, rank):
-    model, graphs, feats = toy(variant, expert_kind=kind, router_rank=rank)
+def test_scoring_paths_agree(variant, kind, rank, router):
+    model, graphs, feats = toy(variant, expert_kind=kind, router_rank=rank, router=router)
     pre = model.precompute(graphs, *feats)
     users = torch.tensor([0, 3, 7])
     full = model.score_users(pre, users)  # [3, 20]
@@ -51,9 +70,10 @@ def test_scoring_paths_agree(variant, kind, rank):
     torch.testing.assert_close(pairs.score.detach().reshape(3, 20), full, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("router", ROUTERS)
 @pytest.mark.parametrize("kind, rank", [("mlp", 0), ("diagonal", 0), ("diagonal", 5)])
-def test_additive_decomposition_is_exact(kind, rank):
-    model, graphs, feats = toy("full", expert_kind=kind, router_rank=rank)
+def test_additive_decomposition_is_exact(kind, rank, router):
+    model, graphs, feats = toy("full", expert_kind=kind, router_rank=rank, router=router)
     pre = model.precompute(graphs, *feats)
     items = torch.arange(20)
     parts = model.decompose(pre, 5, items)

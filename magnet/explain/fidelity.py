@@ -1,0 +1,197 @@
+"""Are the explanations true? Faithfulness measured two ways (spec §8, revised).
+
+* **Against the model** (any data): counterfactual knockout. Knocking modality m out of item i
+  replaces i's channel m by the catalogue mean and its m-cue by the average cue
+  (:meth:`MAGNET.knock_out`); the drop is score − knocked score. Scoring is pairwise, so the
+  knocked score of i does not depend on the other items, and its rank is counted against the
+  others' unchanged scores. For an explanation that ranks the modalities of each (user, item):
+  ``top_agreement`` = share of top-N items whose first-named modality is the one whose knockout
+  lowers the score most (chance 1/3); ``spearman`` = mean rank correlation of the explanation
+  with the three drops; ``pn_named`` = share of top-N items that leave the top-N when the named
+  modality is knocked out, against ``pn_random`` = the same for a modality drawn uniformly at
+  random (its expectation: the mean over the three).
+* **Against planted truth** (synthetic data only): each user's recovered reliance is the mean
+  of the explanation over their top-N; ``top_modality_accuracy`` = share of users whose largest
+  recovered modality is the planted one, against ``majority_rate`` (always guessing the most
+  common planted top modality); ``spearman`` = mean per-user rank correlation;
+  ``per_modality_pearson`` = correlation across users, modality by modality. A recovered
+  reliance "relative to other users" (each modality standardised across the sampled users)
+  is reported beside the raw one.
+
+Explanations measured (``ESTIMATORS``):
+  ``gates``         r_m = Σ_e g_e·w_{e,m}: the routing's modality reliance (what the experts the
+                    router chose weigh);
+  ``contribution``  c_m = Σ_e g_e·c_{e,m} (+ the base in B): the exact additive decomposition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..vocab import MODALITIES
+from .aggregates import sample_users
+from .context import ExplainContext
+
+ESTIMATORS: tuple[str, ...] = ("gates", "contribution")
+#: The per-user reliance the dashboard shows (relative to other users) and the per-item
+#: explanation it names first; chosen by the measurements in docs/RESULTS.md.
+USER_ESTIMATOR = "gates"
+ITEM_ESTIMATOR = "contribution"
+
+
+@dataclass
+class PairTable:
+    """Every (user, top-N item) pair of the sampled users, with what the measures need.
+
+    users, items, ranks [n]; explanations {estimator: [n, 3]}; drops [n, 3] (score − knocked
+    score per modality); knocked_ranks [n, 3] (rank of the item with that modality knocked out,
+    the other items unchanged)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    ranks: np.ndarray
+    explanations: dict[str, np.ndarray]
+    drops: np.ndarray
+    knocked_ranks: np.ndarray
+
+
+@torch.no_grad()
+def pair_table(ctx: ExplainContext, users: np.ndarray, top_n: int = 20, batch: int = 256) -> PairTable:
+    """Score, explain and knock out every modality of the top-``top_n`` of ``users``."""
+    model = ctx.model
+    knocked = {m: model.knock_out(ctx.pre, m) for m in MODALITIES}
+    rows: list[dict[str, np.ndarray]] = []
+    for start in range(0, len(users), batch):
+        chunk = users[start:start + batch]
+        scores = ctx.scores(chunk)  # [b, I], training items -inf
+        top = scores.topk(top_n, dim=1)
+        drops, ranks_after = [], []
+        for m in MODALITIES:
+            after = model.score_users(knocked[m], torch.from_numpy(chunk)).gather(1, top.indices)  # [b, n]
+            drops.append(top.values - after)
+            # rank of the knocked item among the others, whose scores are unchanged
+            others_above = (scores.unsqueeze(1) > after.unsqueeze(2)).sum(-1)  # [b, n]
+            self_above = (top.values > after).long()  # the item's own unknocked score is not a rival
+            ranks_after.append(1 + others_above - self_above)
+        for j, user in enumerate(chunk):
+            items = top.indices[j]
+            rows.append({"user": np.full(top_n, user), "item": items.numpy(), "rank": np.arange(1, top_n + 1),
+                         "drop": torch.stack([d[j] for d in drops], 1).numpy(),
+                         "knocked_rank": torch.stack([r[j] for r in ranks_after], 1).numpy(),
+                         **explanations_of(ctx, int(user), items)})
+    cat = (lambda key: np.concatenate([r[key] for r in rows]))
+    return PairTable(cat("user"), cat("item"), cat("rank"), {e: cat(e) for e in ESTIMATORS}, cat("drop"),
+                     cat("knocked_rank"))
+
+
+def explanations_of(ctx: ExplainContext, user: int, items: torch.Tensor) -> dict[str, np.ndarray]:
+    """Each estimator's modality values [n, 3] for ``user``'s ``items`` [n]."""
+    parts = ctx.model.decompose(ctx.pre, user, items)
+    gates = parts["gates"].numpy()  # [n, 9]
+    contribution = (gates[:, :, None] * parts["contributions"].numpy()).sum(1)  # [n, 3]
+    contribution[:, 0] += parts["base"].numpy()
+    if ctx.has_experts:
+        reliance = gates @ ctx.templates
+    else:
+        reliance = np.tile(np.array([1.0, 0.0, 0.0], dtype=np.float32), (len(items), 1))
+    return {"gates": reliance, "contribution": contribution}
+
+
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row of a with the same row of b ([n, k] each → [n]); rows
+    with no spread in either are 0."""
+    ra = a.argsort(1).argsort(1).astype(float)
+    rb = b.argsort(1).argsort(1).astype(float)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    denom = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
+    return np.where(denom > 0, (ra * rb).sum(1) / np.where(denom > 0, denom, 1.0), 0.0)
+
+
+def knockout_measures(explanation: np.ndarray, table: PairTable, top_n: int) -> dict[str, float]:
+    """How well ``explanation`` [n, 3] names the modality whose knockout matters (see module)."""
+    named = explanation.argmax(1)
+    leaves = table.knocked_ranks > top_n  # [n, 3]
+    rows = np.arange(len(named))
+    return {"top_agreement": float((named == table.drops.argmax(1)).mean()),
+            "spearman": float(spearman_rows(explanation, table.drops).mean()),
+            "pn_named": float(leaves[rows, named].mean()),
+            "pn_random": float(leaves.mean()),
+            "chance": 1.0 / len(MODALITIES)}
+
+
+def per_user(values: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(users in ascending order, mean of ``values`` [n, 3] over each user's rows)."""
+    frame = pd.DataFrame(values, columns=list(MODALITIES)).assign(user=users)
+    means = frame.groupby("user", sort=True)[list(MODALITIES)].mean()
+    return means.index.to_numpy(), means.to_numpy()
+
+
+def relative_to_users(recovered: np.ndarray) -> np.ndarray:
+    """Each modality standardised across users [U, 3] (how much more a user leans on it than
+    users in general)."""
+    std = recovered.std(0)
+    return (recovered - recovered.mean(0)) / np.where(std > 0, std, 1.0)
+
+
+def planted_measures(recovered: np.ndarray, planted: np.ndarray) -> dict[str, Any]:
+    """Recovered [U, 3] against planted [U, 3] reliance (see module)."""
+    truth_top = planted.argmax(1)
+    pearson = {}
+    for k, m in enumerate(MODALITIES):
+        a, b = recovered[:, k], planted[:, k]
+        ok = a.std() > 0 and b.std() > 0
+        pearson[m] = float(np.corrcoef(a, b)[0, 1]) if ok else 0.0
+    return {"top_modality_accuracy": float((recovered.argmax(1) == truth_top).mean()),
+            "majority_rate": float(np.bincount(truth_top, minlength=len(MODALITIES)).max() / len(truth_top)),
+            "spearman": float(spearman_rows(recovered, planted).mean()),
+            "per_modality_pearson": pearson}
+
+
+def fidelity(ctx: ExplainContext, n_users: int = 400, top_n: int = 20, seed: int = 0) -> dict[str, Any]:
+    """Faithfulness of ``ctx``'s explanations on ``n_users`` sampled users' top-``top_n``.
+
+    Returns ``{"checkpoint", "n_users", "top_n", "knockout": {...}, "planted": {...} or None,
+    "by_estimator": {estimator: {"knockout", "planted", "planted_relative"}}, "estimators":
+    {"user": USER_ESTIMATOR, "item": ITEM_ESTIMATOR}}``; the top-level ``knockout`` measures the
+    per-item explanation, the top-level ``planted`` the per-user reliance relative to other users."""
+    users = sample_users(ctx, n_users, seed=seed)
+    table = pair_table(ctx, users, top_n)
+    planted = ctx.ckpt.planted or ctx.data.planted
+    truth = None if planted is None or "reliance" not in planted else np.asarray(planted["reliance"])
+    by_estimator: dict[str, Any] = {}
+    for name in ESTIMATORS:
+        entry: dict[str, Any] = {"knockout": knockout_measures(table.explanations[name], table, top_n)}
+        if truth is not None:
+            ids, recovered = per_user(table.explanations[name], table.users)
+            entry["planted"] = planted_measures(recovered, truth[ids])
+            entry["planted_relative"] = planted_measures(relative_to_users(recovered), truth[ids])
+        by_estimator[name] = entry
+    return {"checkpoint": str(ctx.ckpt.path), "variant": ctx.ckpt.variant, "n_users": int(len(users)),
+            "n_pairs": int(len(table.users)), "top_n": top_n,
+            "estimators": {"user": USER_ESTIMATOR, "item": ITEM_ESTIMATOR},
+            "knockout": by_estimator[ITEM_ESTIMATOR]["knockout"],
+            "planted": by_estimator[USER_ESTIMATOR].get("planted_relative"),
+            "by_estimator": by_estimator}
+
+
+def fidelity_text(report: dict[str, Any]) -> str:
+    """The report of :func:`fidelity` as a few lines a person can read."""
+    lines = [f"{report['checkpoint']} ({report['variant']}): {report['n_users']} users, top-{report['top_n']}, "
+             f"{report['n_pairs']} pairs"]
+    for name, entry in report["by_estimator"].items():
+        k = entry["knockout"]
+        lines.append(f"  {name:<12} knockout: top agreement {k['top_agreement']:.3f} (chance {k['chance']:.3f}), "
+                     f"spearman {k['spearman']:+.3f}, leaves top-{report['top_n']} when named knocked out "
+                     f"{k['pn_named']:.3f} vs random {k['pn_random']:.3f}")
+        for key, label in (("planted", "raw"), ("planted_relative", "relative to other users")):
+            if key in entry:
+                p = entry[key]
+                pearson = ", ".join(f"{m} {v:+.2f}" for m, v in p["per_modality_pearson"].items())
+                lines.append(f"  {'':<12} planted ({label}): top modality {p['top_modality_accuracy']:.3f} "
+                             f"(majority {p['majority_rate']:.3f}), spearman {p['spearman']:+.3f}, pearson {pearson}")
+    return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,12 @@ from magnet.data import (SYNTHETIC_PRESETS, BuiltinImageFeaturizer, BuiltinTextF
 from magnet.data.featurize import MiniLMTextFeaturizer, featurize_directory
 from magnet.data.probe import chance_accuracy, modality_redundancy, probe_accuracy
 from magnet.data.render import render_item
+from magnet.data.specs import parse_synthetic_spec, synthetic_dir
 from magnet.data.synthetic import (AGE_STAGES, COLOURS, ITEM_COLUMNS, MATERIALS, PATTERN_WORDS, PATTERNS,
                                    WORLD_VERSION)
+from magnet.data.synthetic_spec import SyntheticSpec
+from magnet.errors import DataError
+from tests.hostile import assert_one_line, snapshot
 
 TINY = SYNTHETIC_PRESETS["tiny"]
 DEMO = SYNTHETIC_PRESETS["demo"]
@@ -253,6 +258,90 @@ def test_load_dataset_caches(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
     seeded = load_dataset("synthetic:tiny@seed=7", cache_dir=tmp_path)
     assert seeded.name == "synthetic-tiny-seed7" and seeded.fingerprint != first.fingerprint
+    mixed = load_dataset("synthetic:tiny@overlap=0.3", cache_dir=tmp_path)
+    assert mixed.name == "synthetic-tiny-overlap0.3"
+    assert mixed.root == (tmp_path / "synthetic-tiny-seed999-overlap0.3").resolve()
+    assert mixed.fingerprint != first.fingerprint  # same interactions, another world
+    assert load_dataset("synthetic:tiny@overlap=0,users=150,seed=999", cache_dir=tmp_path).root == first.root
+    sized = load_dataset("synthetic:tiny@seed=7,users=60,items=40,interactions=500", cache_dir=tmp_path)
+    assert (sized.n_users, sized.n_items) == (60, 40)
+    assert sized.name == "synthetic-tiny-seed7-users60-items40-interactions500"
+    assert sized.root.name == "synthetic-tiny-seed7-users60-items40-interactions500"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_stale_cache_of_an_older_world_is_rebuilt(tmp_path: Path) -> None:
+    root = synthetic_dir("synthetic:tiny", tmp_path)
+    meta = json.loads((root / "features.json").read_text())
+    (root / "features.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "world"}))
+    (root / "items.csv").write_text("itemID,title\n")  # what an old generator might have left
+    again = load_dataset("synthetic:tiny", cache_dir=tmp_path)
+    assert again.root == root and "material" in again.items.columns
+
+
+@pytest.mark.parametrize("spec, expect", [
+    ("synthetic:demo", SyntheticSpec("demo")),
+    ("synthetic:demo@seed=999", SyntheticSpec("demo")),
+    ("synthetic:demo@overlap=0", SyntheticSpec("demo")),
+    ("synthetic:demo@users=2000", SyntheticSpec("demo")),
+    (" synthetic:demo@seed=7 ", SyntheticSpec("demo", seed=7)),
+    ("synthetic:demo@overlap=0.3", SyntheticSpec("demo", overlap=0.3)),
+    ("synthetic:tiny@overlap=1,seed=0", SyntheticSpec("tiny", seed=0, overlap=1.0)),
+    ("synthetic:tiny@seed=4294967295", SyntheticSpec("tiny", seed=2 ** 32 - 1)),
+    ("synthetic:baby@users=500, items=300, interactions=6000", SyntheticSpec("baby", users=500, items=300,
+                                                                            interactions=6000)),
+])
+def test_spec_parses(spec: str, expect: SyntheticSpec) -> None:
+    assert parse_synthetic_spec(spec) == expect
+
+
+@pytest.mark.parametrize("world, dir_name, name", [
+    (SyntheticSpec("demo"), "synthetic-demo-seed999", "synthetic-demo"),
+    (SyntheticSpec("demo", seed=7), "synthetic-demo-seed7", "synthetic-demo-seed7"),
+    (SyntheticSpec("demo", overlap=0.3), "synthetic-demo-seed999-overlap0.3", "synthetic-demo-overlap0.3"),
+    (SyntheticSpec("tiny", seed=1, overlap=1.0, users=90), "synthetic-tiny-seed1-overlap1-users90",
+     "synthetic-tiny-seed1-overlap1-users90"),
+    (SyntheticSpec("tiny", overlap=1e-5, interactions=900), "synthetic-tiny-seed999-overlap0.00001-interactions900",
+     "synthetic-tiny-overlap0.00001-interactions900"),
+])
+def test_cache_and_dataset_names(world: SyntheticSpec, dir_name: str, name: str) -> None:
+    assert (world.dir_name, world.dataset_name) == (dir_name, name)
+    assert SyntheticSpec.from_dir_name(dir_name) == world
+    assert SyntheticSpec.from_dir_name("synthetic") is None and SyntheticSpec.from_dir_name("ml100k") is None
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("synthetic:tiny@seed=-5", "seed"),
+    ("synthetic:tiny@seed=4294967296", "seed"),
+    ("synthetic:tiny@seed=1e3", "seed"),
+    ("synthetic:tiny@seed=99999999999999999999999999", "seed"),
+    ("synthetic:tiny@overlap=2", "overlap"),
+    ("synthetic:tiny@overlap=-0.1", "overlap"),
+    ("synthetic:tiny@overlap=nan", "overlap"),
+    ("synthetic:tiny@overlap=inf", "overlap"),
+    ("synthetic:tiny@users=0", "users"),
+    ("synthetic:tiny@users=1_000", "users"),
+    ("synthetic:tiny@items=9", "items"),
+    ("synthetic:tiny@items=10000000000", "items"),
+    ("synthetic:tiny@interactions=100", "interactions"),
+    ("synthetic:tiny@users=1000", "interactions"),
+    ("synthetic:tiny@colour=red", "colour"),
+    ("synthetic:tiny@seed", "seed"),
+    ("synthetic:tiny@", "key=value"),
+    ("synthetic:tiny@seed=1,,overlap=1", "key=value"),
+    ("synthetic:tiny@seed=1,seed=2", "twice"),
+    ("synthetic:tiny@seed=1\noverlap=1", "seed"),
+    ("synthetic:huge", "unknown synthetic preset"),
+    ("synthetic:", "bad synthetic spec"),
+    ("synthetic:tiny@@seed=1", "key=value"),
+])
+def test_bad_specs_are_one_line_errors(spec: str, words: str, tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    with pytest.raises(DataError) as info:
+        load_dataset(spec, cache_dir=tmp_path)
+    assert_one_line(info.value, words)
+    assert str(info.value).startswith(re.sub(r"\s+", " ", spec.strip()))  # names the spec
+    assert snapshot(tmp_path) == before  # nothing generated
 
 
 def test_featurize_directory(tiny: Path, tmp_path: Path) -> None:

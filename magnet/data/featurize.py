@@ -319,13 +319,15 @@ def featurize_directory(root: str | Path, image_featurizer: Featurizer | None,
         np.save(root / "image_feat.npy", feat)
         written["image_feat.npy"] = tuple(feat.shape)
     meta_path = root / "features.json"
-    synthetic = (root / "planted_truth.npz").is_file()
+    old: dict = {}
     if meta_path.is_file():
         try:
-            synthetic = synthetic or bool(json.loads(meta_path.read_text()).get("synthetic", False))
-        except (ValueError, AttributeError):
+            loaded = json.loads(meta_path.read_text())
+            old = loaded if isinstance(loaded, dict) else {}
+        except ValueError:
             pass
-    meta = {"synthetic": synthetic,
+    synthetic = (root / "planted_truth.npz").is_file() or bool(old.get("synthetic", False))
+    meta = {**old, "synthetic": synthetic,  # other keys (a synthetic world's description) are kept
             "image_featurizer": getattr(image_featurizer, "name", None),
             "text_featurizer": getattr(text_featurizer, "name", None)}
     meta_path.write_text(json.dumps(meta, indent=2))

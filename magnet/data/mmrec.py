@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .inter import check_contiguous, find_inter, read_inter
-from .synthetic import DEFAULT_SEED
+from .synthetic_spec import SyntheticSpec
 
 FEATURE_FILES: tuple[str, str] = ("image_feat.npy", "text_feat.npy")
 
@@ -138,17 +137,25 @@ def _load_planted(root: Path) -> dict[str, np.ndarray] | None:
 
 
 def _dataset_name(root: Path, inter: Path) -> str:
-    match = re.fullmatch(r"synthetic-(\w+)-seed(\d+)", root.name)
-    if inter.stem == "synthetic" and match:
-        preset, seed = match.group(1), int(match.group(2))
-        return f"synthetic-{preset}" if seed == DEFAULT_SEED else f"synthetic-{preset}-seed{seed}"
+    """``synthetic-<preset>`` plus its non-default parameters for a generated world's cache
+    directory (see :mod:`magnet.data.synthetic_spec`), else the ``.inter`` file's stem."""
+    world = SyntheticSpec.from_dir_name(root.name)
+    if inter.stem == "synthetic" and world is not None:
+        return world.dataset_name
     return inter.stem
 
 
-def _fingerprint(inter: Path, feats: list[tuple[str, np.ndarray | None]]) -> str:
+def _fingerprint(inter: Path, feats: list[tuple[str, np.ndarray | None]],
+                 planted: dict[str, np.ndarray] | None = None) -> str:
+    """sha256 of the ``.inter`` bytes and the feature shapes; a synthetic world with a non-zero
+    modality overlap adds it (its interactions are those of the same world at overlap 0)."""
     h = hashlib.sha256(inter.read_bytes())
     for name, arr in feats:
         h.update(f"|{name}:{None if arr is None else tuple(arr.shape)}".encode())
+    overlap = None if planted is None else planted.get("modality_overlap")
+    if overlap is not None and np.ndim(overlap) == 0 and np.asarray(overlap).dtype.kind in "fiub" \
+            and float(overlap) != 0.0:
+        h.update(f"|overlap:{float(overlap)!r}".encode())
     return h.hexdigest()
 
 
@@ -193,7 +200,7 @@ def load_mmrec(root: str | Path, require_features: bool = True) -> Dataset:
         name=_dataset_name(root, inter), root=root, n_users=n_users, n_items=n_items,
         train=np.ascontiguousarray(train), valid=splits["valid"], test=splits["test"],
         image_feat=image_feat, text_feat=text_feat, items=_load_items(root, n_items),
-        fingerprint=_fingerprint(inter, [("image", image_feat), ("text", text_feat)]),
+        fingerprint=_fingerprint(inter, [("image", image_feat), ("text", text_feat)], planted),
         planted=planted, synthetic_features=synthetic)
 
 

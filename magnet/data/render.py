@@ -1,10 +1,16 @@
-"""Pillow pictures of synthetic catalog items: category -> shape, colour -> fill, pattern -> overlay.
+"""Pillow pictures of synthetic catalog items: category -> shape, colour -> fill, pattern -> overlay,
+and optionally a corner badge and a row of dots (marks that carry attributes a title states).
 
 Shapes (drawn on a 100x100 design canvas, then scaled): feeding = bottle, diapering = square
 pack, bath = tub, nursery = crib, toys = star, clothing = shirt. Patterns: plain, striped,
-dotted, checked, drawn inside the shape in a lighter tint of the fill colour.
+dotted, checked, drawn inside the shape in a lighter tint of the fill colour. A badge is a
+small flat shape (:data:`BADGE_SHAPES`) in the top-left corner; dots are 1–4 discs along the
+bottom edge, one per quarter of the width. Both sit in the margin a silhouette drawn at
+``scale`` 0.8 leaves free.
 """
 from __future__ import annotations
+
+import math
 
 from PIL import Image, ImageDraw
 
@@ -13,10 +19,10 @@ BACKGROUND: RGB = (246, 244, 240)
 OUTLINE: RGB = (40, 40, 45)
 SHAPES: tuple[str, ...] = ("feeding", "diapering", "bath", "nursery", "toys", "clothing")
 PATTERNS: tuple[str, ...] = ("plain", "striped", "dotted", "checked")
+BADGE_SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "hexagon", "pentagon")
 
 
 def _star(cx: float, cy: float, r_out: float, r_in: float, points: int = 5) -> list[tuple[float, float]]:
-    import math
     pts = []
     for k in range(points * 2):
         r = r_out if k % 2 == 0 else r_in
@@ -89,11 +95,44 @@ def _pattern_layer(size: int, rgb: RGB, pattern: str) -> Image.Image:
     return layer
 
 
+def _polygon(cx: float, cy: float, r: float, corners: int, turn: float) -> list[tuple[float, float]]:
+    return [(cx + r * math.cos(turn + 2 * math.pi * k / corners), cy + r * math.sin(turn + 2 * math.pi * k / corners))
+            for k in range(corners)]
+
+
+def _draw_badge(draw: ImageDraw.ImageDraw, shape: str, rgb: RGB, s: float) -> None:
+    """A flat ``shape`` filled with ``rgb`` in the top-left corner (box 3..21 of 100 units)."""
+    cx = cy = 12.0 * s
+    r = 9.0 * s
+    if shape == "circle":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb)
+    elif shape == "square":
+        draw.rectangle([cx - 0.85 * r, cy - 0.85 * r, cx + 0.85 * r, cy + 0.85 * r], fill=rgb)
+    elif shape in ("triangle", "diamond", "hexagon", "pentagon"):
+        corners = {"triangle": 3, "diamond": 4, "hexagon": 6, "pentagon": 5}[shape]
+        draw.polygon(_polygon(cx, cy, r, corners, -math.pi / 2), fill=rgb)
+    else:
+        raise ValueError(f"unknown badge shape {shape!r} (choose from {', '.join(BADGE_SHAPES)})")
+
+
+def _draw_dots(draw: ImageDraw.ImageDraw, count: int, rgb: RGB, s: float) -> None:
+    """``count`` (1–4) discs of ``rgb`` along the bottom edge, the k-th centred in the k-th quarter."""
+    if not 1 <= count <= 4:
+        raise ValueError(f"dots must be 1..4, got {count}")
+    r = 4.5 * s
+    for k in range(count):
+        cx, cy = (12.5 + 25.0 * k) * s, 94.5 * s
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb)
+
+
 def render_item(category: str, rgb: RGB, pattern: str, image_size: int = 48,
-                scale: float = 1.0, supersample: int = 2) -> Image.Image:
+                scale: float = 1.0, supersample: int = 2, badge: tuple[str, RGB] | None = None,
+                dots: tuple[int, RGB] | None = None) -> Image.Image:
     """Picture of one item: ``[image_size, image_size]`` RGB PIL image.
 
-    ``scale`` (about 0.75–1.0) shrinks the silhouette around the centre (used for item size).
+    ``scale`` (about 0.75–1.0) shrinks the silhouette around the centre. ``badge`` =
+    ``(shape, rgb)`` draws a flat corner badge, ``dots`` = ``(count, rgb)`` a row of 1–4 dots
+    along the bottom edge (both on top of the silhouette).
     """
     big = image_size * supersample
     canvas = int(round(big * scale))
@@ -107,7 +146,13 @@ def render_item(category: str, rgb: RGB, pattern: str, image_size: int = 48,
     _draw_shape(ImageDraw.Draw(edge_mask), category, canvas / 100.0, fill=None, outline=255,
                 width=max(1, supersample))
     img.paste(Image.new("RGB", (canvas, canvas), OUTLINE), offset, edge_mask)
+    if badge is not None or dots is not None:
+        draw = ImageDraw.Draw(img)
+        if badge is not None:
+            _draw_badge(draw, badge[0], badge[1], big / 100.0)
+        if dots is not None:
+            _draw_dots(draw, int(dots[0]), dots[1], big / 100.0)
     return img.resize((image_size, image_size), Image.LANCZOS) if supersample > 1 else img
 
 
-__all__ = ["render_item", "SHAPES", "PATTERNS", "BACKGROUND"]
+__all__ = ["render_item", "SHAPES", "PATTERNS", "BADGE_SHAPES", "BACKGROUND"]

@@ -85,3 +85,11 @@ def test_scaling_projection_is_linear() -> None:
     assert [r["epoch_full_ratio_vs_1x"] for r in result["rows"]] == pytest.approx(
         [s * r["graph_ratio_vs_1x"] for s, r in zip(steps_ratio, result["rows"])])
     assert "PROJECTION" in p["dataset"]
+
+
+def test_world_probes_runs_on_tiny() -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "world_probes.py"), "--preset", "tiny", "--seeds", "1",
+                           "--overlaps", "0", "1"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 1 |")]
+    assert len(rows) == 2 and "redundancy" in proc.stdout

@@ -58,16 +58,6 @@ def user_dominant(table: pd.DataFrame, n_users: int) -> pd.DataFrame:
     return out
 
 
-def recovered_reliance(table: pd.DataFrame, user: int) -> np.ndarray | None:
-    """Mean r_m over the user's top-N pairs in a routing table [3] (B, A, S)."""
-    if table.empty:
-        return None
-    rows = table[table["user"] == user]
-    if rows.empty:
-        return None
-    return rows[[f"reliance_{m}" for m in ANCHORS]].mean().to_numpy()
-
-
 def metrics_row(name: str, ckpt: Any) -> dict[str, Any]:
     """One line of the ablation table (like the paper's) from a loaded checkpoint."""
     test = ckpt.metrics.get("test", {})

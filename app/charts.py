@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from magnet.vocab import ANCHORS, BUCKET_NAMES, EXPERT_NAMES
+from magnet.vocab import BUCKET_NAMES, EXPERT_NAMES, MODALITIES
 
 from . import theme
 from .analysis import downsample
@@ -129,36 +129,85 @@ def family_bars(frame: pd.DataFrame, family: str, title: str, x: str) -> go.Figu
 def heatmap(matrix: pd.DataFrame, title: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=[theme.ROLE_LABELS[r] for r in matrix.columns],
                                y=[theme.ANCHOR_LABELS[a] for a in matrix.index], colorscale="Blues",
-                               zmin=0, text=np.round(matrix.to_numpy(), 3), texttemplate="%{text}",
+                               zmin=0, text=[[f"{v:.3f}" for v in row] for row in matrix.to_numpy()],
+                               texttemplate="%{text}",
                                hovertemplate="%{y} × %{x}: %{z:.3f}<extra></extra>",
                                colorbar=dict(title="mean gate")))
     fig.update_yaxes(autorange="reversed")
     return theme.style(fig, title, "role family", "anchor modality", height=360)
 
 
-def modality_bars(reliance: np.ndarray, contribution: np.ndarray, title: str) -> go.Figure:
-    fig = go.Figure()
-    labels = [theme.ANCHOR_LABELS[a] for a in ANCHORS]
-    fig.add_bar(name="reliance r_m", x=labels, y=reliance, marker_color=[ANCHOR_COLORS[a] for a in ANCHORS],
-                hovertemplate="%{x}: reliance %{y:.3f}<extra></extra>", text=np.round(reliance, 2))
-    fig.add_bar(name="contribution share", x=labels, y=contribution, marker_color=[ANCHOR_COLORS[a] for a in ANCHORS],
-                marker_pattern_shape="/", opacity=0.75, text=np.round(contribution, 2),
-                hovertemplate="%{x}: contribution %{y:.3f}<extra></extra>")
-    fig.update_layout(barmode="group")
-    return theme.style(fig, title, "modality", "share", height=320)
+def contribution_bars(share: np.ndarray, rank: int, knockout_ranks: np.ndarray | None, title: str) -> go.Figure:
+    """Each modality's signed share of the item's score (the exact decomposition), labelled with
+    the item's rank without that modality (the knockout that tests the explanation)."""
+    labels = [theme.ANCHOR_LABELS[m] for m in MODALITIES]
+    text = [f"{v:.0%}" for v in share]
+    hover = [f"share of the score {v:+.1%}" for v in share]
+    if knockout_ranks is not None:
+        text = [f"{v:.0%} · #{rank}→#{int(r)}" for v, r in zip(share, knockout_ranks)]
+        hover = [f"{h}; without it #{rank} → #{int(r)}" for h, r in zip(hover, knockout_ranks)]
+    fig = go.Figure(go.Bar(x=labels, y=[float(v) for v in share], marker_color=[ANCHOR_COLORS[m] for m in MODALITIES],
+                           text=text, textposition="outside", customdata=hover,
+                           hovertemplate="%{x}: %{customdata}<extra></extra>"))
+    fig.update_yaxes(tickformat=".0%")
+    return theme.style(fig, title, "modality", "share of the score", height=320)
 
 
-def planted_bars(planted: np.ndarray, recovered: np.ndarray, user: int) -> go.Figure:
-    labels = [theme.ANCHOR_LABELS[a] for a in ANCHORS]
+def user_reliance_bars(relative: np.ndarray, planted: np.ndarray | None, user: int) -> go.Figure:
+    """A user's modality reliance relative to other users (z-scores), beside the planted
+    reliance when the data has one."""
+    labels = [theme.ANCHOR_LABELS[m] for m in MODALITIES]
+    colors = [ANCHOR_COLORS[m] for m in MODALITIES]
+    titles = ["recovered, relative to other users"] + (["planted (share of the user's choices)"] if planted is not None else [])
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles)
+    fig.add_bar(x=labels, y=[float(v) for v in relative], marker_color=colors, row=1, col=1, showlegend=False,
+                text=[f"{v:+.2f}" for v in relative], textposition="outside",
+                hovertemplate="%{x}: %{y:+.2f} std from the average user<extra></extra>")
+    fig.update_yaxes(title_text="std from the average user", row=1, col=1)
+    if planted is not None:
+        fig.add_bar(x=labels, y=[float(v) for v in planted], marker_color=theme.OTHER_COLOR, row=1, col=2,
+                    showlegend=False, text=[f"{v:.0%}" for v in planted], textposition="outside",
+                    hovertemplate="%{x}: planted %{y:.0%}<extra></extra>")
+        fig.update_yaxes(title_text="planted share", tickformat=".0%", row=1, col=2)
+    return theme.style(fig, f"User {user}: modality reliance", height=340)
+
+
+def faithfulness_bars(report: dict[str, Any]) -> go.Figure:
+    """The checkpoint's faithfulness figures next to their chance baselines."""
+    rows = [("names the knockout that hurts most", report["knockout"]["top_agreement"], report["knockout"]["chance"],
+             "chance (1/3)"),
+            ("item leaves the top-N when the named modality is knocked out", report["knockout"]["pn_named"],
+             report["knockout"]["pn_random"], "a random modality")]
+    if report.get("planted"):
+        rows.append(("recovers the user's planted top modality", report["planted"]["top_modality_accuracy"],
+                     report["planted"]["majority_rate"], "always the most common"))
+    names = [r[0] for r in rows]
     fig = go.Figure()
-    fig.add_bar(name="planted", x=labels, y=planted, marker_color=theme.OTHER_COLOR,
-                hovertemplate="%{x}: planted %{y:.3f}<extra></extra>")
-    fig.add_bar(name="recovered (mean over top-N)", x=labels, y=recovered,
-                marker_color=[ANCHOR_COLORS[a] for a in ANCHORS],
-                hovertemplate="%{x}: recovered %{y:.3f}<extra></extra>")
+    fig.add_bar(name="measured", x=[r[1] for r in rows], y=names, orientation="h", marker_color=theme.SERIES_COLORS[0],
+                text=[f"{r[1]:.2f}" for r in rows], textposition="outside",
+                hovertemplate="%{y}: %{x:.3f}<extra>measured</extra>")
+    fig.add_bar(name="baseline", x=[r[2] for r in rows], y=names, orientation="h", marker_color=theme.OTHER_COLOR,
+                text=[f"{r[2]:.2f} ({r[3]})" for r in rows], textposition="outside",
+                hovertemplate="%{y}: %{x:.3f}<extra>baseline</extra>")
     fig.update_layout(barmode="group")
-    return theme.style(fig, f"User {user}: planted vs recovered modality reliance", "modality", "reliance",
-                       height=320)
+    fig.update_xaxes(range=[0, 1.15])
+    fig.update_yaxes(autorange="reversed")
+    return theme.style(fig, "Faithfulness against its baselines", "share", None, height=320)
+
+
+def planted_scatter(per_user: pd.DataFrame, pearson: dict[str, float]) -> go.Figure:
+    """Per user and modality: planted share (x) against recovered reliance relative to other
+    users (y)."""
+    fig = make_subplots(rows=1, cols=len(MODALITIES), shared_yaxes=True,
+                        subplot_titles=[f"{theme.ANCHOR_LABELS[m]} (r = {pearson[m]:+.2f})" for m in MODALITIES])
+    for k, m in enumerate(MODALITIES, start=1):
+        fig.add_scatter(x=per_user[f"planted_{m}"], y=per_user[f"relative_{m}"], mode="markers", row=1, col=k,
+                        marker=dict(color=ANCHOR_COLORS[m], size=5, opacity=0.6), showlegend=False,
+                        customdata=per_user["user"], name=m,
+                        hovertemplate="user %{customdata}: planted %{x:.2f}, recovered %{y:+.2f}<extra></extra>")
+        fig.update_xaxes(title_text="planted share", tickformat=".0%", row=1, col=k)
+    fig.update_yaxes(title_text="recovered, relative to other users", row=1, col=1)
+    return theme.style(fig, "Planted vs recovered modality reliance, one point per user", height=360)
 
 
 def expert_weight_bars(active: list[tuple[str, float]], title: str) -> go.Figure:

@@ -24,6 +24,7 @@ PAGES = (
     ("views/routing.py", "Routing dynamics", ":material/timeline:", "routing"),
     ("views/experts.py", "Experts", ":material/hub:", "experts"),
     ("views/case_studies.py", "Case studies", ":material/person_search:", "case-studies"),
+    ("views/faithfulness.py", "Faithfulness", ":material/verified:", "faithfulness"),
     ("views/compare.py", "Compare", ":material/compare_arrows:", "compare"),
     ("views/embedding.py", "Embedding map", ":material/scatter_plot:", "embedding"),
 )

@@ -74,7 +74,25 @@ def _case_study(path: str, key: str, user: int, n: int, base_path: str | None, b
 def _typical_cases(path: str, key: str, base_path: str, base_key: str) -> pd.DataFrame:
     ctx = _context(path, key)
     with torch.no_grad():
-        return explain.typical_cases(ctx, _context(base_path, base_key), _routing_table(path, key))
+        return explain.typical_cases(ctx, _context(base_path, base_key))
+
+
+@st.cache_data(show_spinner="Re-ranking without one modality…", max_entries=64)
+def _without(path: str, key: str, user: int, modality: str, n: int) -> pd.DataFrame:
+    with torch.no_grad():
+        return explain.without_modality(_context(path, key), user, modality, n)
+
+
+@st.cache_data(show_spinner="Measuring how faithful the explanations are (knocking each modality out)…",
+               max_entries=8)
+def _fidelity(path: str, key: str, n_users: int) -> explain.Fidelity:
+    with torch.no_grad():
+        return explain.measure(_context(path, key), n_users=n_users)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _user_reliance(path: str, key: str) -> pd.DataFrame:
+    return explain.user_reliance(_routing_table(path, key))
 
 
 def light(path: Path) -> Checkpoint:
@@ -98,6 +116,18 @@ def case_study(path: Path, user: int, n: int, baseline: Path | None
     return _case_study(str(path), stamp(path), int(user), int(n),
                        None if baseline is None else str(baseline),
                        None if baseline is None else stamp(baseline))
+
+
+def without(path: Path, user: int, modality: str, n: int) -> pd.DataFrame:
+    return _without(str(path), stamp(path), int(user), modality, int(n))
+
+
+def fidelity(path: Path, n_users: int = 400) -> explain.Fidelity:
+    return _fidelity(str(path), stamp(path), int(n_users))
+
+
+def user_reliance(path: Path) -> pd.DataFrame:
+    return _user_reliance(str(path), stamp(path))
 
 
 def typical_cases(path: Path, baseline: Path) -> pd.DataFrame:

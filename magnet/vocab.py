@@ -32,6 +32,8 @@ MODALITY_NAMES: dict[str, str] = {"B": "Behaviour", "A": "Appearance", "S": "Sem
 MODALITY_LABELS: dict[str, str] = {m: f"{m} · {name}" for m, name in MODALITY_NAMES.items()}
 MODALITY_WORDS: dict[str, str] = {"B": "behaviour (co-interactions)", "A": "appearance (images)",
                                   "S": "semantics (titles and attributes)"}
+MODALITY_SOURCES: dict[str, str] = {"B": "co-interaction signal", "A": "picture", "S": "title"}
+"""What knocking a modality out of an item takes away, in words ("without its picture …")."""
 ROLE_NAMES: dict[str, str] = {"Dom": "Dominant", "Bal": "Balanced", "Comp": "Complementary"}
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import analysis, charts, state
+from app import charts, state
 from app.theme import placeholder_png
+from magnet.vocab import MODALITIES, MODALITY_LABELS
 
 USER_KEY = "cs_user"
 ITEM_KEY = "cs_item"
@@ -132,17 +133,42 @@ with left:
         st.plotly_chart(charts.expert_weight_bars(active, f"Experts activated for “{title}”"), key="cs_experts")
     st.dataframe(pd.DataFrame(active, columns=["expert", "weight"]), key="cs_expert_table", hide_index=True)
 with right:
-    st.plotly_chart(charts.modality_bars(ex.reliance, ex.contribution_share,
-                                         "Modality reliance and contribution (B/A/S)"), key="cs_modality")
+    st.plotly_chart(charts.contribution_bars(ex.contribution_share, ex.rank, ex.knockout_ranks,
+                                             f"What each modality contributes to “{title}”"), key="cs_modality")
+    if ex.knockout_ranks is not None:
+        st.caption("Each bar is the modality's exact share of the score; #a→#b is the item's rank if that "
+                   "modality were knocked out of it (its channel set to the catalogue mean, its cue to the "
+                   "average), every other item unchanged. " + ex.knockout_sentence())
 
-planted = ctx.ckpt.planted or data.planted
-if planted is not None and "reliance" in planted and ctx.has_experts:
-    rt = state.guarded(state.routing_table, sel.path)
-    rec = analysis.recovered_reliance(rt, int(user))
-    if rec is None:
-        rec = np.mean([e.reliance for e in explanations], axis=0)
-    st.plotly_chart(charts.planted_bars(np.asarray(planted["reliance"])[int(user)], rec, int(user)),
-                    key="cs_planted")
+st.markdown("#### This user's modality reliance")
+reliance = state.guarded(state.user_reliance, sel.path) if ctx.has_experts else pd.DataFrame()
+if reliance.empty or int(user) not in reliance.index:
+    st.info("Behaviour-only checkpoint: every recommendation relies on behaviour alone." if not ctx.has_experts
+            else "This user is not among the users whose routing was sampled.")
+else:
+    row = reliance.loc[int(user)]
+    relative = np.array([row[f"relative_{m}"] for m in MODALITIES])
+    planted = ctx.ckpt.planted or data.planted
+    truth = np.asarray(planted["reliance"])[int(user)] if planted is not None and "reliance" in planted else None
+    st.plotly_chart(charts.user_reliance_bars(relative, truth, int(user)), key="cs_user_reliance")
+    st.caption(f"Relative to other users: how much more this user's top-20 leans on each modality (the routing's "
+               f"reliance Σₑ gₑ·wₑ, averaged over the top-20) than the {len(reliance)} users sampled, in standard "
+               "deviations. This is the figure the Faithfulness page checks against planted truth.")
+
+st.markdown("#### What if a modality were switched off?")
+off = st.radio("Switch off for every item", ["none", *MODALITIES], horizontal=True, key="cs_whatif",
+               format_func=lambda m: "nothing" if m == "none" else MODALITY_LABELS[m])
+if off != "none":
+    without = state.guarded(state.without, sel.path, int(user), off, int(n))
+    current = pd.DataFrame({"rank": [e.rank for e in explanations], "title": [data.item_title(e.item) for e in explanations]})
+    left, right = st.columns(2)
+    left.markdown("**Full model**")
+    left.dataframe(current, key="cs_whatif_before", hide_index=True)
+    right.markdown(f"**Without {MODALITY_LABELS[off]}**")
+    right.dataframe(without[["rank", "title", "rank_before"]].rename(columns={"rank_before": "was #"}),
+                    key="cs_whatif_after", hide_index=True)
+    kept = len(set(without["item"]) & {e.item for e in explanations})
+    st.caption(f"{kept} of the {n} recommendations stay in the top-{n} without {MODALITY_LABELS[off]}.")
 
 st.download_button("Download this case study (CSV)", table.to_csv(index=False).encode(),
                    file_name=f"case_study_{sel.name.replace('/', '_')}_user{user}.csv", mime="text/csv",
@@ -152,16 +178,20 @@ with st.expander("All recommendations as a table"):
 
 st.subheader("Typical cases")
 if sel.baseline_path is None:
-    st.info("Pick a baseline checkpoint in the sidebar to list the users MAGNET most improves on it.")
+    st.info("Pick a baseline checkpoint in the sidebar to see which held-out items each model finds.")
 else:
     typical = state.guarded(state.typical_cases, sel.path, sel.baseline_path)
+    counts = typical.attrs
+    if counts:
+        st.caption(f"Of {counts['pairs']:,} held-out (user, item) pairs, this model puts {counts['only_model']:,} in its "
+                   f"top-20 that the baseline does not, and the baseline {counts['only_baseline']:,} that this model "
+                   "does not. Per routing style, the clearest of each:")
     if typical.empty:
-        st.info("MAGNET does not rank any held-out item better than the baseline here.")
+        st.info("No held-out item is in one model's top-20 and not the other's.")
     else:
-        st.caption("Per routing style, the users whose held-out item MAGNET ranks most above the baseline.")
         st.dataframe(typical, key="cs_typical", hide_index=True)
         pick = st.selectbox("Open a typical case", list(typical.index), key="cs_typical_pick",
-                            format_func=lambda j: f"user {typical.loc[j, 'user']} · {typical.loc[j, 'style']} · "
-                                                  f"+{typical.loc[j, 'gain']} places")
+                            format_func=lambda j: f"user {typical.loc[j, 'user']} · {typical.loc[j, 'outcome']} · "
+                                                  f"#{typical.loc[j, 'rank']} vs #{typical.loc[j, 'baseline_rank']}")
         st.button("Open this user", key="cs_typical_open", on_click=set_user,
                   args=(int(typical.loc[pick, "user"]),))

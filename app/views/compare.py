@@ -29,6 +29,8 @@ if len(chosen) < 2:
 
 ckpts = {n: state.guarded(state.light, found[n]) for n in chosen}
 table = pd.DataFrame([analysis.metrics_row(n, c) for n, c in ckpts.items()])
+for column in ("switch_step", "best_epoch"):
+    table[column] = table[column].astype("Int64")  # integers with a missing value, not 153.000000
 st.subheader("Test metrics (like the paper's ablation table)")
 fmt = {k: "{:.4f}" for k in (*analysis.METRIC_COLUMNS, "tail_recall@20", "valid_recall@20")}
 st.dataframe(table.style.format(fmt, na_rep="—").highlight_max(

@@ -37,6 +37,7 @@ class Dataset:
     fingerprint: str
     planted: dict[str, np.ndarray] | None = None
     synthetic_features: bool = False
+    attribute_modalities: dict[str, str] = field(default_factory=dict)  # items.csv column -> "A" | "S" | "B"
     _history: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     def image_path(self, item: int) -> Path | None:
@@ -189,19 +190,40 @@ def load_mmrec(root: str | Path, require_features: bool = True) -> Dataset:
     image_feat = _load_feature(root, FEATURE_FILES[0], n_items, require_features)
     text_feat = _load_feature(root, FEATURE_FILES[1], n_items, require_features)
     planted = _load_planted(root)
-    synthetic = planted is not None
-    meta = root / "features.json"
-    if meta.is_file():
-        try:
-            synthetic = bool(json.loads(meta.read_text()).get("synthetic", synthetic))
-        except (ValueError, AttributeError) as exc:
-            raise DataError("features.json is not valid JSON", meta) from exc
+    features = _read_features_json(root / "features.json")
+    synthetic = bool(features.get("synthetic", planted is not None))
     return Dataset(
         name=_dataset_name(root, inter), root=root, n_users=n_users, n_items=n_items,
         train=np.ascontiguousarray(train), valid=splits["valid"], test=splits["test"],
         image_feat=image_feat, text_feat=text_feat, items=_load_items(root, n_items),
         fingerprint=_fingerprint(inter, [("image", image_feat), ("text", text_feat)], planted),
-        planted=planted, synthetic_features=synthetic)
+        planted=planted, synthetic_features=synthetic, attribute_modalities=attribute_modalities(features))
+
+
+def _read_features_json(path: Path) -> dict:
+    """The dataset's optional features.json (what featurized it, what its world shows), or {}."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError("features.json is not valid JSON", path) from exc
+    if not isinstance(meta, dict):
+        raise DataError(f"features.json must hold a JSON object, not a {type(meta).__name__}", path)
+    return meta
+
+
+def attribute_modalities(features: dict) -> dict[str, str]:
+    """Which modality shows each items.csv attribute, from a synthetic world's description in
+    features.json (``world.appearance/semantics/behaviour.attributes``): {column: "A"|"S"|"B"}.
+    Columns it does not name are what titles and metadata say (semantics)."""
+    world = features.get("world")
+    out: dict[str, str] = {}
+    if isinstance(world, dict):
+        for section, modality in (("appearance", "A"), ("semantics", "S"), ("behaviour", "B")):
+            attrs = world.get(section, {}).get("attributes", []) if isinstance(world.get(section), dict) else []
+            out.update({str(a): modality for a in attrs if isinstance(a, str)})
+    return out
 
 
 __all__ = ["Dataset", "load_mmrec"]

@@ -8,7 +8,6 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import DataError
 from ..fileio import build_cached_dir
 from .mmrec import Dataset, load_mmrec
 from .synthetic import WORLD_VERSION, generate_synthetic

@@ -6,20 +6,26 @@ dataset and computes; nothing trains, and nothing here imports the training stac
 * :mod:`.evidence` — the evidence behind a recommendation in words.
 * :mod:`.aggregates` — routing tables, utilization, held-out ranks, typical cases.
 * :mod:`.trace` — what the training trace says about routing.
+* :mod:`.counterfactual` — knockouts: an item without one modality, a user's list without one.
+* :mod:`.fidelity` — how faithful the explanations are, against the model and planted truth.
 
 Attribution is exact: score = base + Σ_{e,m} g_e·c_{e,m}, the base counting as B.
 """
 from __future__ import annotations
 
 from .aggregates import (activity_bucket, family_sums, held_out_pair_ranks, held_out_ranks,
-                         reliance_agreement, routing_table, sample_users, typical_cases, utilization)
+                         relative_to, routing_table, sample_users, typical_cases,
+                         user_reliance, utilization)
 from .cases import ItemExplanation, case_study, case_study_table, explain_items, ranks_of, recommend, style_label
 from .context import ExplainContext
+from .counterfactual import knockout_effects, without_modality
+from .fidelity import Fidelity, measure
 from .evidence import strongest_cue
 from .trace import final_routing, gate_columns, has_expert_trace, most_used, trace_family_shares
 
-__all__ = ["ExplainContext", "ItemExplanation", "activity_bucket", "case_study", "case_study_table",
+__all__ = ["ExplainContext", "Fidelity", "ItemExplanation", "knockout_effects", "measure", "relative_to",
+           "user_reliance", "without_modality", "activity_bucket", "case_study", "case_study_table",
            "explain_items", "family_sums", "final_routing", "gate_columns", "has_expert_trace",
            "held_out_pair_ranks", "held_out_ranks", "most_used", "ranks_of", "recommend",
-           "reliance_agreement", "routing_table", "sample_users", "strongest_cue", "style_label",
+           "routing_table", "sample_users", "strongest_cue", "style_label",
            "trace_family_shares", "typical_cases", "utilization"]

@@ -3,7 +3,6 @@ anchor, user activity and item popularity, recovered vs planted reliance, held-o
 the users a model improves most on a baseline."""
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,6 +57,29 @@ def routing_table(ctx: ExplainContext, top_n: int = 20, max_users: int = 2000,
     return table
 
 
+RELIANCE_COLUMNS = tuple(f"reliance_{m}" for m in MODALITIES)
+
+
+def user_reliance(table: pd.DataFrame) -> pd.DataFrame:
+    """Per user of a :func:`routing_table`: the mean gate reliance over their top-N
+    (``reliance_B/A/S``) and the same relative to the other users in the table
+    (``relative_B/A/S``: each modality standardised across users — how much more this user's
+    recommendations lean on it than users' in general). Indexed by user."""
+    if table.empty:
+        return pd.DataFrame(columns=[*RELIANCE_COLUMNS, *(f"relative_{m}" for m in MODALITIES)])
+    raw = table.groupby("user")[list(RELIANCE_COLUMNS)].mean()
+    out = raw.copy()
+    for m, column in zip(MODALITIES, RELIANCE_COLUMNS):
+        out[f"relative_{m}"] = relative_to(raw[column].to_numpy(), raw[column].to_numpy())
+    return out
+
+
+def relative_to(values: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """``values`` standardised by the mean and std of ``population`` (std 0: centred only)."""
+    std = population.std()
+    return (values - population.mean()) / (std if std > 0 else 1.0)
+
+
 def utilization(table: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Mean gate per expert, optionally grouped by a column of :func:`routing_table`."""
     if table.empty:
@@ -81,63 +103,40 @@ def activity_bucket(activity: np.ndarray) -> np.ndarray:
     return np.where(activity <= q1, light, np.where(activity <= q2, medium, heavy))
 
 
-def reliance_agreement(ctx: ExplainContext, table: pd.DataFrame) -> dict[str, Any] | None:
-    """Recovered vs planted modality reliance (synthetic data only).
-
-    Recovered reliance of a user = mean over their top-N of r_m. Returns the mean Spearman
-    rank correlation per user, the share of users whose top modality is right, and a per-user
-    frame (user, planted_B/A/S, recovered_B/A/S).
-    """
-    planted = ctx.ckpt.planted or ctx.data.planted
-    if planted is None or table.empty or "reliance" not in planted:
-        return None
-    recovered = table.groupby("user")[[f"reliance_{m}" for m in MODALITIES]].mean()
-    users = recovered.index.to_numpy()
-    truth = np.asarray(planted["reliance"])[users]
-    rec = recovered.to_numpy()
-
-    def ranks(a: np.ndarray) -> np.ndarray:
-        return a.argsort(1).argsort(1).astype(float)
-
-    rt, rr = ranks(truth) - 1.0, ranks(rec) - 1.0
-    denom = np.sqrt((rt ** 2).sum(1) * (rr ** 2).sum(1))
-    spearman = np.where(denom > 0, (rt * rr).sum(1) / np.where(denom > 0, denom, 1), 0.0)
-    top_right = truth.argmax(1) == rec.argmax(1)
-    frame = pd.DataFrame({"user": users,
-                          **{f"planted_{m}": truth[:, k] for k, m in enumerate(MODALITIES)},
-                          **{f"recovered_{m}": rec[:, k] for k, m in enumerate(MODALITIES)}})
-    chance = np.bincount(truth.argmax(1), minlength=3).max() / len(users)
-    return {"spearman": float(spearman.mean()), "top_modality_accuracy": float(top_right.mean()),
-            "majority_rate": float(chance), "n_users": int(len(users)), "per_user": frame}
-
-
 @torch.no_grad()
-def typical_cases(ctx: ExplainContext, baseline: ExplainContext, table: pd.DataFrame,
-                  split: str = "test", per_style: int = 3) -> pd.DataFrame:
-    """Users whose held-out items MAGNET ranks much better than the baseline, per routing style.
+def typical_cases(ctx: ExplainContext, baseline: ExplainContext, split: str = "test", top_n: int = 20,
+                  per_style: int = 3, max_users: int = 2000) -> pd.DataFrame:
+    """Held-out items that one model puts in the top-``top_n`` and the other does not.
 
-    Returns columns user, item, title, rank, baseline_rank, gain, style.
-    """
-    pairs = getattr(ctx.data, split)
+    Over the held-out pairs of ``split`` (up to ``max_users`` sampled users): ``outcome`` is
+    "only this model" (rank ≤ top_n, baseline rank > top_n) or "only the baseline" (the reverse).
+    At most ``per_style`` of each outcome per routing style of this model, the largest rank
+    differences first. Columns user, item, title, rank, baseline_rank, outcome, style; the
+    counts of both outcomes over all pairs are in ``frame.attrs`` ("only_model",
+    "only_baseline", "pairs")."""
+    pairs = np.asarray(getattr(ctx.data, split)).reshape(-1, 2)
     if len(pairs) == 0:
         return pd.DataFrame()
-    users = np.unique(pairs[:, 0])
-    pairs = pairs[np.isin(pairs[:, 0], users[np.isin(users, sample_users(ctx, 2000))])]
-    ranks = pd.DataFrame({"user": pairs[:, 0], "item": pairs[:, 1],
-                          "rank": held_out_pair_ranks(ctx, pairs), "baseline_rank": held_out_pair_ranks(baseline, pairs)})
-    ranks["gain"] = ranks["baseline_rank"] - ranks["rank"]
-    frame = ranks.loc[ranks.groupby("user", sort=True)["gain"].idxmax()].reset_index(drop=True)
-    frame = frame[frame["gain"] > 0]
+    pairs = pairs[np.isin(pairs[:, 0], sample_users(ctx, max_users))]
+    ranks = pd.DataFrame({"user": pairs[:, 0], "item": pairs[:, 1], "rank": held_out_pair_ranks(ctx, pairs),
+                          "baseline_rank": held_out_pair_ranks(baseline, pairs)})
+    mine = (ranks["rank"] <= top_n) & (ranks["baseline_rank"] > top_n)
+    theirs = (ranks["baseline_rank"] <= top_n) & (ranks["rank"] > top_n)
+    ranks["outcome"] = np.where(mine, "only this model", np.where(theirs, "only the baseline", ""))
+    frame = ranks[mine | theirs].copy()
+    counts = {"only_model": int(mine.sum()), "only_baseline": int(theirs.sum()), "pairs": int(len(ranks))}
     if frame.empty:
+        frame.attrs.update(counts)
         return frame
-    styles = []
-    for user, item in zip(frame["user"], frame["item"]):
-        parts = ctx.model.decompose(ctx.pre, int(user), torch.tensor([int(item)]))
-        styles.append(style_label(parts["gates"][0].numpy()) if ctx.has_experts else "Behaviour only")
-    frame["style"] = styles
+    frame["style"] = [style_label(ctx.model.decompose(ctx.pre, int(u), torch.tensor([int(i)]))["gates"][0].numpy())
+                      if ctx.has_experts else "Behaviour only" for u, i in zip(frame["user"], frame["item"])]
     frame["title"] = [ctx.data.item_title(int(i)) for i in frame["item"]]
-    frame = frame.sort_values(["style", "gain"], ascending=[True, False])
-    return frame.groupby("style", sort=True).head(per_style).reset_index(drop=True)
+    frame["gap"] = (frame["baseline_rank"] - frame["rank"]).abs()
+    frame = frame.sort_values(["outcome", "style", "gap"], ascending=[False, True, False])
+    frame = frame.groupby(["outcome", "style"], sort=False).head(per_style).drop(columns="gap")
+    frame = frame[["user", "item", "title", "rank", "baseline_rank", "outcome", "style"]].reset_index(drop=True)
+    frame.attrs.update(counts)
+    return frame
 
 
 @torch.no_grad()

@@ -10,9 +10,10 @@ import pandas as pd
 import torch
 
 from ..evaluate import per_user_ranks
-from ..vocab import (ANCHORS, EXPERT_NAMES, MODALITIES, MODALITY_WORDS, ROLES, experts_of_anchor,
+from ..vocab import (ANCHORS, EXPERT_NAMES, MODALITIES, MODALITY_SOURCES, MODALITY_WORDS, ROLES, experts_of_anchor,
                      experts_of_role, style_words)
 from .context import ExplainContext
+from .counterfactual import knockout_effects
 from .evidence import strongest_cue
 
 
@@ -51,6 +52,12 @@ class ItemExplanation:
     style: str
     cue: str
     baseline_rank: int | None = None
+    knockout_ranks: np.ndarray | None = None  # [3] rank without each modality (others unchanged)
+
+    @property
+    def lead(self) -> str:
+        """The modality the explanation names first: the largest contribution to the score."""
+        return MODALITIES[int(np.argmax(self.contribution))]
 
     @property
     def contribution_share(self) -> np.ndarray:
@@ -71,17 +78,26 @@ class ItemExplanation:
         order = np.argsort(-self.gates, kind="stable")
         return [(EXPERT_NAMES[e], float(self.gates[e])) for e in order if self.gates[e] > 0]
 
+    def knockout_sentence(self, modality: str | None = None) -> str:
+        """e.g. "Without its picture it would fall from #3 to #41." (the lead modality by default)."""
+        if self.knockout_ranks is None:
+            return ""
+        m = modality or self.lead
+        after = int(self.knockout_ranks[MODALITIES.index(m)])
+        move = (f"fall from #{self.rank} to #{after}" if after > self.rank
+                else f"stay at #{self.rank}" if after == self.rank else f"rise from #{self.rank} to #{after}")
+        return f"Without its {MODALITY_SOURCES[m]} it would {move}."
+
     def sentence(self, title: str) -> str:
         """The explanation in words a person can follow."""
-        lead = int(np.argmax(self.contribution_share))
-        share = self.contribution_share[lead]
+        share = self.contribution_share[MODALITIES.index(self.lead)]
         experts = ", ".join(f"{n} {w:.2f}" for n, w in self.active_experts()) or "none (behaviour-only model)"
         text = (f"\u201c{title}\u201d is recommended at rank {self.rank} mainly through "
-                f"{MODALITY_WORDS[MODALITIES[lead]]}, which carries {abs(share):.0%} of its score. "
-                f"Routing style: {self.style} (experts: {experts}). {self.cue}")
+                f"{MODALITY_WORDS[self.lead]}, which carries {abs(share):.0%} of its score. "
+                f"{self.knockout_sentence()} Routing style: {self.style} (experts: {experts}). {self.cue}")
         if self.baseline_rank is not None:
             text += f" The baseline ranks it {self.baseline_rank}."
-        return text
+        return text.replace("  ", " ")
 
 
 @torch.no_grad()
@@ -100,15 +116,17 @@ def explain_items(ctx: ExplainContext, user: int, items: np.ndarray, ranks: np.n
         reliance = np.tile(np.array([1.0, 0.0, 0.0]), (len(items), 1))
     ranks = ranks if ranks is not None else ranks_of(ctx, user, items)
     base_ranks = ranks_of(baseline, user, items) if baseline is not None else None
+    _, knocked = knockout_effects(ctx, np.array([user]), torch.from_numpy(items)[None], ctx.scores([user]))
     out = []
     for j, item in enumerate(items):
-        lead = MODALITIES[int(np.argmax(np.abs(gated[j])))]
+        lead = MODALITIES[int(np.argmax(gated[j]))]
         out.append(ItemExplanation(
             user=int(user), item=int(item), rank=int(ranks[j]), score=float(parts["score"][j]),
             base=float(parts["base"][j]), gates=gates[j], reliance=reliance[j], contribution=gated[j],
             style=style_label(gates[j]) if ctx.has_experts else "Behaviour only (LightGCN)",
             cue=strongest_cue(ctx, int(user), int(item), lead),
-            baseline_rank=None if base_ranks is None else int(base_ranks[j])))
+            baseline_rank=None if base_ranks is None else int(base_ranks[j]),
+            knockout_ranks=knocked[0, j].numpy()))
     return out
 
 
@@ -129,6 +147,8 @@ def case_study_table(ctx: ExplainContext, explanations: list[ItemExplanation]) -
                                "style": ex.style, "baseline_rank": ex.baseline_rank}
         row.update({f"reliance_{m}": float(ex.reliance[k]) for k, m in enumerate(MODALITIES)})
         row.update({f"contribution_{m}": float(share[k]) for k, m in enumerate(MODALITIES)})
+        if ex.knockout_ranks is not None:
+            row.update({f"rank_without_{m}": int(ex.knockout_ranks[k]) for k, m in enumerate(MODALITIES)})
         row.update({f"gate_{n}": float(ex.gates[e]) for e, n in enumerate(EXPERT_NAMES)})
         row["cue"] = ex.cue
         rows.append(row)

@@ -62,6 +62,14 @@ class ExplainContext:
         indptr, indices = self.train_csr
         return indices[int(indptr[user]):int(indptr[user + 1])].numpy().astype(np.int64)
 
+    def knocked(self, modality: str) -> Precomputed:
+        """The channels with ``modality`` knocked out of every item (computed once per modality;
+        see :mod:`magnet.explain.counterfactual`)."""
+        cache = self.__dict__.setdefault("_knocked", {})
+        if modality not in cache:
+            cache[modality] = self.model.knock_out(self.pre, modality)
+        return cache[modality]
+
     def score_fn(self, users: torch.Tensor) -> torch.Tensor:
         """Raw scores [B, I] of ``users`` [B] (training positives not masked)."""
         return self.model.score_users(self.pre, users)

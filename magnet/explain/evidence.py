@@ -8,17 +8,18 @@ import pandas as pd
 
 from .context import ExplainContext
 
-ATTRIBUTE_SKIP = {"itemID", "title", "overview", "movie_id", "has_image", "community"}
+ATTRIBUTE_SKIP = {"itemID", "title", "overview", "movie_id", "has_image", "community", "popularity"}
 
 
-def attribute_tokens(items: pd.DataFrame | None, item: int) -> dict[str, set[str]]:
-    """Categorical attributes of an item as {column: {tokens}} (genres split on spaces)."""
+def attribute_tokens(items: pd.DataFrame | None, item: int, columns: set[str] | None = None) -> dict[str, set[str]]:
+    """Categorical attributes of an item as {column: {tokens}} (genres split on spaces), only
+    those of ``columns`` when given."""
     if items is None or item not in items.index:
         return {}
     row = items.loc[item]
     tokens: dict[str, set[str]] = {}
     for column, value in row.items():
-        if column in ATTRIBUTE_SKIP or pd.isna(value):
+        if column in ATTRIBUTE_SKIP or pd.isna(value) or (columns is not None and column not in columns):
             continue
         text = str(value)
         if column in ("genres", "tags"):
@@ -51,8 +52,34 @@ def co_interactions(ctx: ExplainContext, item: int, history: np.ndarray) -> tupl
     return (int(history[j]), int(counts[j])) if counts[j] > 0 else None
 
 
+def shown_by(ctx: ExplainContext, modality: str) -> set[str]:
+    """The items.csv columns that ``modality`` shows: those the dataset's world description maps
+    to it, and for semantics every column it does not map (titles and metadata say them)."""
+    items = ctx.data.items
+    mapped = ctx.data.attribute_modalities
+    columns = [] if items is None else list(items.columns)
+    if modality == "S":
+        return {c for c in columns if mapped.get(c, "S") == "S"}
+    return {c for c in columns if mapped.get(c) == modality}
+
+
+def shared_attributes(ctx: ExplainContext, item: int, history: np.ndarray, modality: str
+                      ) -> tuple[int, list[str]] | None:
+    """The history item sharing the most attributes of ``modality`` with ``item``, and those."""
+    columns = shown_by(ctx, modality)
+    target = attribute_tokens(ctx.data.items, item, columns)
+    best: tuple[int, list[str]] | None = None
+    for h in history:
+        shared = sorted(f"{v}" for col, vals in attribute_tokens(ctx.data.items, int(h), columns).items()
+                        for v in vals & target.get(col, set()))
+        if shared and (best is None or len(shared) > len(best[1])):
+            best = (int(h), shared)
+    return best
+
+
 def strongest_cue(ctx: ExplainContext, user: int, item: int, modality: str) -> str:
-    """One sentence naming the evidence behind ``item`` for ``user`` for the leading modality."""
+    """One sentence naming the evidence behind ``item`` for ``user`` in ``modality``: shared
+    co-interactions (B), what the pictures show (A) or what the titles say (S)."""
     data = ctx.data
     history = ctx.history(user)
     title = data.item_title
@@ -60,22 +87,16 @@ def strongest_cue(ctx: ExplainContext, user: int, item: int, modality: str) -> s
         co = co_interactions(ctx, item, history)
         if co is not None:
             return f"{co[1]} users who interacted with \u201c{title(co[0])}\u201d also chose it."
-    if modality == "A":
-        best = _cosine_best(data.image_feat, item, history)
-        if best is not None:
-            return f"It looks like \u201c{title(best[0])}\u201d from the history (visual similarity {best[1]:.2f})."
-    if modality in ("S", "A", "B"):
-        target = attribute_tokens(data.items, item)
-        best_shared: tuple[int, list[str]] | None = None
-        for h in history:
-            shared = sorted(f"{v}" for col, vals in attribute_tokens(data.items, int(h)).items()
-                            for v in vals & target.get(col, set()))
-            if shared and (best_shared is None or len(shared) > len(best_shared[1])):
-                best_shared = (int(h), shared)
-        if best_shared is not None:
-            return (f"It shares {', '.join(best_shared[1][:3])} with \u201c{title(best_shared[0])}\u201d "
-                    f"from the history.")
-        best = _cosine_best(data.text_feat, item, history)
-        if best is not None:
-            return f"Its description reads like \u201c{title(best[0])}\u201d (text similarity {best[1]:.2f})."
+        return "It is popular among users with similar histories."
+    shared = shared_attributes(ctx, item, history, modality)
+    if shared is not None:
+        what = "looks" if modality == "A" else "is described"
+        return (f"It {what} like \u201c{title(shared[0])}\u201d from the history: "
+                f"{', '.join(shared[1][:3])}.")
+    features = data.image_feat if modality == "A" else data.text_feat
+    best = _cosine_best(features, item, history)
+    if best is not None:
+        kind = "visual" if modality == "A" else "text"
+        verb = "looks like" if modality == "A" else "reads like"
+        return f"It {verb} \u201c{title(best[0])}\u201d from the history ({kind} similarity {best[1]:.2f})."
     return "It is popular among users with similar histories."

@@ -31,10 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import rankdata
 
+from ..data.probe import modality_redundancy
 from ..vocab import MODALITIES
 from .aggregates import sample_users
 from .context import ExplainContext
+from .counterfactual import knockout_effects
 
 ESTIMATORS: tuple[str, ...] = ("gates", "contribution")
 #: The per-user reliance the dashboard shows (relative to other users) and the per-item
@@ -62,26 +65,16 @@ class PairTable:
 @torch.no_grad()
 def pair_table(ctx: ExplainContext, users: np.ndarray, top_n: int = 20, batch: int = 256) -> PairTable:
     """Score, explain and knock out every modality of the top-``top_n`` of ``users``."""
-    model = ctx.model
-    knocked = {m: model.knock_out(ctx.pre, m) for m in MODALITIES}
     rows: list[dict[str, np.ndarray]] = []
     for start in range(0, len(users), batch):
         chunk = users[start:start + batch]
         scores = ctx.scores(chunk)  # [b, I], training items -inf
         top = scores.topk(top_n, dim=1)
-        drops, ranks_after = [], []
-        for m in MODALITIES:
-            after = model.score_users(knocked[m], torch.from_numpy(chunk)).gather(1, top.indices)  # [b, n]
-            drops.append(top.values - after)
-            # rank of the knocked item among the others, whose scores are unchanged
-            others_above = (scores.unsqueeze(1) > after.unsqueeze(2)).sum(-1)  # [b, n]
-            self_above = (top.values > after).long()  # the item's own unknocked score is not a rival
-            ranks_after.append(1 + others_above - self_above)
+        drops, ranks_after = knockout_effects(ctx, chunk, top.indices, scores)  # [b, n, 3] each
         for j, user in enumerate(chunk):
             items = top.indices[j]
             rows.append({"user": np.full(top_n, user), "item": items.numpy(), "rank": np.arange(1, top_n + 1),
-                         "drop": torch.stack([d[j] for d in drops], 1).numpy(),
-                         "knocked_rank": torch.stack([r[j] for r in ranks_after], 1).numpy(),
+                         "drop": drops[j].numpy(), "knocked_rank": ranks_after[j].numpy(),
                          **explanations_of(ctx, int(user), items)})
     cat = (lambda key: np.concatenate([r[key] for r in rows]))
     return PairTable(cat("user"), cat("item"), cat("rank"), {e: cat(e) for e in ESTIMATORS}, cat("drop"),
@@ -90,22 +83,21 @@ def pair_table(ctx: ExplainContext, users: np.ndarray, top_n: int = 20, batch: i
 
 def explanations_of(ctx: ExplainContext, user: int, items: torch.Tensor) -> dict[str, np.ndarray]:
     """Each estimator's modality values [n, 3] for ``user``'s ``items`` [n]."""
+    if not ctx.has_experts:  # behaviour-only: every explanation is behaviour alone
+        alone = np.tile(np.array([1.0, 0.0, 0.0], dtype=np.float32), (len(items), 1))
+        return {name: alone for name in ESTIMATORS}
     parts = ctx.model.decompose(ctx.pre, user, items)
     gates = parts["gates"].numpy()  # [n, 9]
     contribution = (gates[:, :, None] * parts["contributions"].numpy()).sum(1)  # [n, 3]
     contribution[:, 0] += parts["base"].numpy()
-    if ctx.has_experts:
-        reliance = gates @ ctx.templates
-    else:
-        reliance = np.tile(np.array([1.0, 0.0, 0.0], dtype=np.float32), (len(items), 1))
-    return {"gates": reliance, "contribution": contribution}
+    return {"gates": gates @ ctx.templates, "contribution": contribution}
 
 
 def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman correlation of each row of a with the same row of b ([n, k] each → [n]); rows
-    with no spread in either are 0."""
-    ra = a.argsort(1).argsort(1).astype(float)
-    rb = b.argsort(1).argsort(1).astype(float)
+    """Spearman correlation of each row of a with the same row of b ([n, k] each → [n]), ties
+    at their average rank; rows with no spread in either are 0."""
+    ra = rankdata(a, axis=1)
+    rb = rankdata(b, axis=1)
     ra -= ra.mean(1, keepdims=True)
     rb -= rb.mean(1, keepdims=True)
     denom = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
@@ -152,31 +144,75 @@ def planted_measures(recovered: np.ndarray, planted: np.ndarray) -> dict[str, An
             "per_modality_pearson": pearson}
 
 
-def fidelity(ctx: ExplainContext, n_users: int = 400, top_n: int = 20, seed: int = 0) -> dict[str, Any]:
-    """Faithfulness of ``ctx``'s explanations on ``n_users`` sampled users' top-``top_n``.
+@dataclass
+class Fidelity:
+    """What :func:`measure` finds: the ``report`` (JSON-ready, see :func:`fidelity`) and, on
+    synthetic data, ``per_user`` (user, planted_B/A/S, recovered_B/A/S raw and relative_B/A/S)."""
 
-    Returns ``{"checkpoint", "n_users", "top_n", "knockout": {...}, "planted": {...} or None,
-    "by_estimator": {estimator: {"knockout", "planted", "planted_relative"}}, "estimators":
-    {"user": USER_ESTIMATOR, "item": ITEM_ESTIMATOR}}``; the top-level ``knockout`` measures the
-    per-item explanation, the top-level ``planted`` the per-user reliance relative to other users."""
+    report: dict[str, Any]
+    per_user: pd.DataFrame | None
+
+
+def measure(ctx: ExplainContext, n_users: int = 400, top_n: int = 20, seed: int = 0) -> Fidelity:
+    """Faithfulness of ``ctx``'s explanations on ``n_users`` sampled users' top-``top_n``."""
     users = sample_users(ctx, n_users, seed=seed)
     table = pair_table(ctx, users, top_n)
     planted = ctx.ckpt.planted or ctx.data.planted
     truth = None if planted is None or "reliance" not in planted else np.asarray(planted["reliance"])
     by_estimator: dict[str, Any] = {}
+    per_user_frame = None
     for name in ESTIMATORS:
         entry: dict[str, Any] = {"knockout": knockout_measures(table.explanations[name], table, top_n)}
         if truth is not None:
             ids, recovered = per_user(table.explanations[name], table.users)
+            relative = relative_to_users(recovered)
             entry["planted"] = planted_measures(recovered, truth[ids])
-            entry["planted_relative"] = planted_measures(relative_to_users(recovered), truth[ids])
+            entry["planted_relative"] = planted_measures(relative, truth[ids])
+            if name == USER_ESTIMATOR:
+                per_user_frame = pd.DataFrame(
+                    {"user": ids, **{f"planted_{m}": truth[ids, k] for k, m in enumerate(MODALITIES)},
+                     **{f"recovered_{m}": recovered[:, k] for k, m in enumerate(MODALITIES)},
+                     **{f"relative_{m}": relative[:, k] for k, m in enumerate(MODALITIES)}})
         by_estimator[name] = entry
-    return {"checkpoint": str(ctx.ckpt.path), "variant": ctx.ckpt.variant, "n_users": int(len(users)),
-            "n_pairs": int(len(table.users)), "top_n": top_n,
-            "estimators": {"user": USER_ESTIMATOR, "item": ITEM_ESTIMATOR},
-            "knockout": by_estimator[ITEM_ESTIMATOR]["knockout"],
-            "planted": by_estimator[USER_ESTIMATOR].get("planted_relative"),
-            "by_estimator": by_estimator}
+    report = {"checkpoint": str(ctx.ckpt.path), "variant": ctx.ckpt.variant, "n_users": int(len(users)),
+              "n_pairs": int(len(table.users)), "top_n": top_n,
+              "estimators": {"user": USER_ESTIMATOR, "item": ITEM_ESTIMATOR},
+              "knockout": by_estimator[ITEM_ESTIMATOR]["knockout"],
+              "planted": by_estimator[USER_ESTIMATOR].get("planted_relative"),
+              "by_estimator": by_estimator,
+              "redundancy": data_redundancy(ctx)}
+    return Fidelity(report, per_user_frame)
+
+
+def fidelity(ctx: ExplainContext, n_users: int = 400, top_n: int = 20, seed: int = 0) -> dict[str, Any]:
+    """The JSON-ready report of :func:`measure`: ``{"checkpoint", "variant", "n_users",
+    "n_pairs", "top_n", "estimators": {"user", "item"}, "knockout": {...}, "planted": {...} or
+    None, "by_estimator": {estimator: {"knockout", "planted", "planted_relative"}},
+    "redundancy": {...} or None}``. The top-level ``knockout`` measures the per-item explanation
+    (:data:`ITEM_ESTIMATOR`), the top-level ``planted`` the per-user reliance relative to other
+    users (:data:`USER_ESTIMATOR`)."""
+    return measure(ctx, n_users, top_n, seed).report
+
+
+#: Above this :func:`data_redundancy`, appearance and semantics largely carry the same
+#: information and no explanation can tell which one a user relies on (measured: about 0.3 on a
+#: separable synthetic world, 0.7 on the confounded one; docs/RESULTS.md).
+REDUNDANCY_WARNING = 0.5
+
+
+def data_redundancy(ctx: ExplainContext, max_items: int = 4000, seed: int = 0) -> dict[str, float] | None:
+    """:func:`magnet.data.probe.modality_redundancy` of the dataset's image and text features on at
+    most ``max_items`` items (seeded sample), with ``warn`` when it exceeds
+    :data:`REDUNDANCY_WARNING`; None without features."""
+    data = ctx.data
+    if data.image_feat is None or data.text_feat is None:
+        return None
+    rows = np.arange(data.n_items)
+    if len(rows) > max_items:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_items, replace=False))
+    found = modality_redundancy(data.image_feat[rows], data.text_feat[rows], seed=seed)
+    return {**{k: float(v) for k, v in found.items()}, "warn": bool(found["redundancy"] > REDUNDANCY_WARNING),
+            "threshold": REDUNDANCY_WARNING}
 
 
 def fidelity_text(report: dict[str, Any]) -> str:
@@ -194,4 +230,8 @@ def fidelity_text(report: dict[str, Any]) -> str:
                 pearson = ", ".join(f"{m} {v:+.2f}" for m, v in p["per_modality_pearson"].items())
                 lines.append(f"  {'':<12} planted ({label}): top modality {p['top_modality_accuracy']:.3f} "
                              f"(majority {p['majority_rate']:.3f}), spearman {p['spearman']:+.3f}, pearson {pearson}")
+    red = report.get("redundancy")
+    if red:
+        lines.append(f"  data: appearance/semantics redundancy {red['redundancy']:.2f}"
+                     + (" — the two modalities carry largely the same information" if red["warn"] else ""))
     return "\n".join(lines)

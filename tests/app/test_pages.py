@@ -14,6 +14,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from magnet.explain import ExplainContext, measure, routing_table, user_reliance, without_modality
+
 REPO = Path(__file__).resolve().parents[2]
 MAIN = str(REPO / "app" / "main.py")
 CKPT = "tiny/full"
@@ -126,7 +128,7 @@ def test_routing_page_fixed_and_fallback(tiny_checkpoints, monkeypatch, tmp_path
 
 
 def test_experts_page_utilization(tiny_checkpoints, monkeypatch):
-    from magnet.explain import ExplainContext, family_sums, routing_table, utilization
+    from magnet.explain import family_sums, utilization
 
     at = open_app(monkeypatch, tiny_checkpoints, {"ckpt": CKPT}, page="views/experts.py")
     with torch.no_grad():
@@ -154,7 +156,7 @@ def test_experts_page_behaviour_only(tiny_checkpoints, monkeypatch):
 
 
 def test_case_study_deep_link_matches_explain(tiny_checkpoints, monkeypatch):
-    from magnet.explain import ExplainContext, case_study
+    from magnet.explain import case_study
 
     user = 5
     at = open_app(monkeypatch, tiny_checkpoints, {"ckpt": CKPT, "user": str(user)}, page="views/case_studies.py")
@@ -180,14 +182,45 @@ def test_case_study_deep_link_matches_explain(tiny_checkpoints, monkeypatch):
     captions = [c for img in at.image for c in img.captions]
     for e in expected:
         assert any(ctx.data.item_title(e.item) in c for c in captions)
-    modality = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Modality reliance"))
-    np.testing.assert_allclose(decode(modality["data"][0]["y"]), ex.reliance, rtol=1e-5)
-    np.testing.assert_allclose(decode(modality["data"][1]["y"]), ex.contribution_share, rtol=1e-5)
-    assert any("planted vs recovered" in t for t in titles(at))  # synthetic data
+    contribution = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("What each modality"))
+    np.testing.assert_allclose(decode(contribution["data"][0]["y"]), ex.contribution_share, rtol=1e-5)
+    assert contribution["data"][0]["text"] == [f"{v:.0%} · #2→#{int(r)}" for v, r in zip(ex.contribution_share,
+                                                                                         ex.knockout_ranks)]
+    assert ex.knockout_sentence() in text or any(ex.knockout_sentence() in c.value for c in at.caption)
+    # the user's reliance relative to other users, beside the planted one (synthetic data)
+    with torch.no_grad():
+        reliance = user_reliance(routing_table(ctx, top_n=20, max_users=2000)).loc[user]
+    bars = next(f for f in figures(at) if f["layout"]["title"]["text"] == f"User {user}: modality reliance")
+    np.testing.assert_allclose(decode(bars["data"][0]["y"]), [reliance[f"relative_{m}"] for m in "BAS"], rtol=1e-5)
+    np.testing.assert_allclose(decode(bars["data"][1]["y"]), ctx.data.planted["reliance"][user], rtol=1e-5)
     # CSV download of the case study
     assert at.get("download_button")
-    # typical cases table against the baseline
-    assert [d for d in at.dataframe if "gain" in d.value.columns]
+    # typical cases: held-out items one model puts in the top-20 and the other does not
+    typical = [d for d in at.dataframe if "outcome" in d.value.columns][0].value
+    assert set(typical["outcome"]) <= {"only this model", "only the baseline"}
+    assert ((typical["outcome"] == "only this model") == (typical["rank"] <= 20)).all()
+    # what if appearance were switched off for every item: the re-ranked list side by side
+    at.radio(key="cs_whatif").set_value("A").run()
+    assert not at.exception
+    after = [d for d in at.dataframe if "was #" in d.value.columns][0].value
+    expected_after = without_modality(ctx, user, "A", 10)
+    assert list(after["title"]) == list(expected_after["title"])
+    assert list(after["was #"]) == list(expected_after["rank_before"])
+
+
+def test_faithfulness_page_shows_the_measured_figures(tiny_checkpoints, monkeypatch):
+    at = open_app(monkeypatch, tiny_checkpoints, {"ckpt": CKPT}, page="views/faithfulness.py")
+    assert not at.exception
+    ctx = ExplainContext.load(tiny_checkpoints / CKPT)
+    with torch.no_grad():
+        report = measure(ctx, n_users=400).report
+    assert metric(at, "Names the knockout that hurts most") == f"{report['knockout']['top_agreement']:.2f}"
+    assert metric(at, "Recovers the planted top modality") == f"{report['planted']['top_modality_accuracy']:.2f}"
+    assert {"Faithfulness against its baselines", "Planted vs recovered modality reliance, one point per user"} <= \
+        set(titles(at))
+    assert bool(at.warning) == report["redundancy"]["warn"]
+    bo = open_app(monkeypatch, tiny_checkpoints, {"ckpt": "tiny/behaviour_only"}, page="views/faithfulness.py")
+    assert not bo.exception and float(metric(bo, "Names the knockout that hurts most")) >= 0.95  # B, nearly always
 
 
 def test_case_study_prev_next_and_bad_user(tiny_checkpoints, monkeypatch):

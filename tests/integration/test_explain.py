@@ -1,9 +1,12 @@
 """Explanations over a real (tiny) checkpoint: exact, normalised, and in words."""
+import json
+
 import numpy as np
 import pytest
 
 from magnet.explain import (ExplainContext, case_study, case_study_table, family_sums, recommend,
-                            reliance_agreement, routing_table, style_label, utilization)
+                            knockout_effects, measure, routing_table, style_label, user_reliance,
+                            utilization)
 from magnet.vocab import EXPERT_NAMES
 
 
@@ -59,6 +62,34 @@ def test_routing_aggregates_and_planted_agreement(ctx):
     roles, anchors = family_sums(util)
     assert float(roles.to_numpy().sum()) == pytest.approx(1.0, abs=1e-5)
     assert float(anchors.to_numpy().sum()) == pytest.approx(1.0, abs=1e-5)
-    agreement = reliance_agreement(ctx, table)
-    assert agreement is not None and -1.0 <= agreement["spearman"] <= 1.0
-    assert 0.0 <= agreement["top_modality_accuracy"] <= 1.0 and agreement["n_users"] == 50
+    reliance = user_reliance(table)
+    assert len(reliance) == 50
+    np.testing.assert_allclose(reliance[["reliance_B", "reliance_A", "reliance_S"]].sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(reliance["relative_A"].mean(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(reliance["relative_A"].std(ddof=0), 1.0, rtol=1e-5)
+
+
+def test_fidelity_report_and_knockouts_are_consistent(ctx, baseline):
+    fid = measure(ctx, n_users=30, top_n=5)
+    report = fid.report
+    assert report["n_pairs"] == 150 and set(report["by_estimator"]) == {"gates", "contribution"}
+    for entry in report["by_estimator"].values():
+        k = entry["knockout"]
+        assert 0.0 <= k["top_agreement"] <= 1.0 and -1.0 <= k["spearman"] <= 1.0 and k["chance"] == pytest.approx(1 / 3)
+        assert 0.0 <= k["pn_random"] <= 1.0 and 0.0 <= k["pn_named"] <= 1.0
+    assert report["planted"] is not None and len(fid.per_user) == 30  # synthetic data: planted truth
+    json.dumps(report)  # the CLI prints it
+    # a knocked score is the decomposition of the knocked channels, item by item
+    user = int(fid.per_user["user"].iloc[0])
+    items = ctx.scores([user])[0].topk(5).indices
+    drops, ranks = knockout_effects(ctx, np.array([user]), items[None], ctx.scores([user]))
+    for k, m in enumerate("BAS"):
+        knocked = ctx.model.decompose(ctx.knocked(m), user, items)["score"]
+        full = ctx.model.decompose(ctx.pre, user, items)["score"]
+        np.testing.assert_allclose(drops[0, :, k].numpy(), (full - knocked).numpy(), rtol=1e-4, atol=1e-5)
+    assert (ranks >= 1).all()
+    # behaviour-only: only knocking B out changes anything, so B is always named (and is the
+    # largest drop unless the mean item happens to score higher) and a random modality is a
+    # third as likely to push an item out
+    bo = measure(baseline, n_users=30, top_n=5).report["knockout"]
+    assert bo["top_agreement"] >= 0.95 and bo["pn_random"] == pytest.approx(bo["pn_named"] / 3)

@@ -52,6 +52,9 @@ class ModelConfig:
     router_rank: int = 32  # bilinear term in a learned rank-r subspace of [h] (0 = diagonal over all 3d)
     cue_dim: int = 32  # principal directions of each modality's features the cues compare in
     cue_scale_init: float = 1.0  # initial β of the cue router (β = softplus(learned) > 0)
+    # Cue router only: the experts also score the cues, c_{e,m} += w_{e,m}·λ_m·ẑ_m (λ learned,
+    # starting at 0), so the history evidence that routes a pair also counts in its score.
+    cue_in_scores: bool = False
     use_experts: bool = True  # False = behaviour_only (LightGCN score only)
     use_aug_view: bool = True  # content-augmented view + multimodal channels
     residual_base: bool = True  # score = <h^B_u,h^B_i> + sum_e g_e s_e
@@ -214,6 +217,7 @@ def validate_config(cfg: RunConfig) -> None:
         (cfg.model.router in ("cue", "bilinear", "cue+bilinear"), "model.router must be cue, bilinear or cue+bilinear"),
         (cfg.model.cue_dim >= 1, "model.cue_dim must be >= 1"),
         (cfg.model.cue_scale_init > 0, "model.cue_scale_init must be positive"),
+        (not cfg.model.cue_in_scores or cfg.model.router == "cue", "model.cue_in_scores needs model.router cue"),
         (cfg.graph.n_ui_layers >= 0, "graph.n_ui_layers must be >= 0"),
         (cfg.graph.n_mm_layers >= 0, "graph.n_mm_layers must be >= 0"),
         (cfg.graph.knn_k > 0, "graph.knn_k must be positive"),

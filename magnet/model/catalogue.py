@@ -78,6 +78,11 @@ class CatalogueScorer:
         """The compiled Top-K mixture of tile ``t`` into ``out`` [n, Ic] (scores ``s`` [n, 9, Ic])."""
         kernel(self.tile_logits(rows, t).numpy(), s.numpy(), self.k, out.numpy())
 
+    def tile_scores(self, rows: torch.Tensor, t: int, s: torch.Tensor) -> torch.Tensor:
+        """The expert scores [n, 9, Ic] of tile ``t`` from their matmul part ``s`` (subclasses may
+        add terms)."""
+        return s
+
     def mix(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """Top-K mixture [B, Ic] of logits/τ ``z`` and scores ``s`` [B, 9, Ic].
 
@@ -106,7 +111,7 @@ class CatalogueScorer:
         rows = self.user_rows(hu, cue_rows)
         kernel = None
         if hu.device.type == "cpu" and hu.dtype == torch.float32 and hu.shape[0] >= COMPILED_MIN_USERS:
-            kernel = _topk_kernel(self.kernel_name)
+            kernel = _topk_kernel(self.kernel_name, self.k)
         step = self.tile_users if kernel is None else max(self.tile_users, KERNEL_TILE_USERS)
         for u0 in range(0, rows.shape[0], step):
             block_rows, block_hu = rows[u0:u0 + step], hu[u0:u0 + step]
@@ -114,7 +119,8 @@ class CatalogueScorer:
             for t, (start, ic) in enumerate(self.spans):
                 s = (block_hu @ self.score_tiles[t]).view(n, N_EXPERTS, ic)
                 if kernel is None:
-                    out[u0:u0 + n, start:start + ic] = self.mix(self.tile_logits(block_rows, t), s)
+                    out[u0:u0 + n, start:start + ic] = self.mix(self.tile_logits(block_rows, t),
+                                                                self.tile_scores(block_rows, t, s))
                 else:
                     mixed = torch.empty(n, ic, dtype=s.dtype)
                     self.kernel_mix(kernel, block_rows, t, s, mixed)
@@ -188,6 +194,8 @@ class CueScorer(CatalogueScorer):
         offsets: the standardisation means divided by the stds, [2] (A, S).
         slopes: β·w [9, 3] over (B, A, S) (B unused: its cue is zero); bias: c [9].
         mask: [3] 1 for a live cue, 0 for a knocked-out one.
+        score_slopes: w_{e,m}·λ_m [9, 3] when the experts also score the cues (knocked-out
+            columns zero): expert e's score gains δ_e + η_{e,A}·planes_A + η_{e,S}·planes_S.
     """
 
     kernel_name = "cue"
@@ -195,12 +203,17 @@ class CueScorer(CatalogueScorer):
     def __init__(self, items: torch.Tensor, weights: torch.Tensor, tau: float, k: int,
                  cue_items: torch.Tensor, widths: tuple[int, int], offsets: torch.Tensor,
                  slopes: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor,
-                 tile_users: int | None = None, tile_items: int | None = None) -> None:
+                 tile_users: int | None = None, tile_items: int | None = None,
+                 score_slopes: torch.Tensor | None = None) -> None:
         super().__init__(items, weights, tau, k, tile_users, tile_items)
         r_a = widths[0]
         live = (slopes[:, 1:] * mask[1:]) / tau  # [9, 2]
         self.alpha = (bias / tau - live @ offsets).contiguous()  # [9]
         self.gamma = live.contiguous()  # [9, 2]
+        self.scores_cues = score_slopes is not None
+        eta = torch.zeros_like(live) if score_slopes is None else score_slopes[:, 1:]
+        self.eta = eta.contiguous()  # [9, 2]
+        self.delta = (-(eta @ offsets)).contiguous()  # [9]
         self.cue_tiles = []
         for start, ic in self.spans:
             block = torch.zeros(cue_items.shape[1], 2 * ic, device=items.device, dtype=items.dtype)
@@ -219,8 +232,14 @@ class CueScorer(CatalogueScorer):
         planes = self.planes(rows, t)
         return torch.einsum("em,nmi->nei", self.gamma, planes) + self.alpha.view(1, -1, 1)
 
+    def tile_scores(self, rows: torch.Tensor, t: int, s: torch.Tensor) -> torch.Tensor:
+        if not self.scores_cues:
+            return s
+        return s + torch.einsum("em,nmi->nei", self.eta, self.planes(rows, t)) + self.delta.view(1, -1, 1)
+
     def kernel_mix(self, kernel: Callable, rows: torch.Tensor, t: int, s: torch.Tensor, out: torch.Tensor) -> None:
-        kernel(self.planes(rows, t).numpy(), s.numpy(), self.alpha.numpy(), self.gamma.numpy(), self.k, out.numpy())
+        kernel(self.planes(rows, t).numpy(), s.numpy(), self.alpha.numpy(), self.gamma.numpy(), self.delta.numpy(),
+               self.eta.numpy(), self.k, out.numpy())
 
 
 def _clamp_k(k: int) -> int:
@@ -236,25 +255,29 @@ KERNEL_TILE_USERS = 256
 _KERNEL: dict[str, Any] = {}
 
 
-def _topk_kernel(name: str = "topk") -> Callable[..., None] | None:
+def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
     """A numba-compiled Top-K mixture over a tile, or None when numba is unavailable.
 
-    ``"topk"``: z (logits/τ), s (scores) [B, 9, Ic], k → out [B, Ic]. ``"cue"``: the logits are
-    made on the fly from the cue router's planes [B, 2, Ic] as α_e + γ_e·planes (α [9], γ [9, 2]).
+    ``"topk"``: z (logits/τ), s (scores) [B, 9, Ic], k → out [B, Ic]. ``"cue"``: planes [B, 2, Ic],
+    s, α [9], γ [9, 2], δ [9], η [9, 2], k → out: the logits are made on the fly, z_e = α_e +
+    γ_e·planes, and the scores gain δ_e + η_e·planes (zero unless the experts score the cues).
     For each pair, the k largest logits m_1 ≥ … ≥ m_k (an earlier expert wins a tie, exactly k
     are kept) and their scores; out = Σ_j exp(m_j − m_1)·s_j / Σ_j exp(m_j − m_1), the
     renormalised softmax over the k. A running top-k per item kept by compare-and-swap levels,
-    items innermost. (A branch-free form of the same swap was miscompiled for rows of 16 items
-    or more, so the swap is an explicit branch; tests/unit/test_catalogue.py checks K = 1, 2, 3,
-    9 on ragged rows.) Single-threaded: numba's own threads alongside torch's OpenMP threads
-    were slower on 2 cores. numba is already installed with umap-learn."""
-    if name in _KERNEL:
-        return _KERNEL[name]
+    items innermost; for k = 2 (the specialised default) the two levels are kept in four arrays
+    updated by selects, about twice as fast per tile. (A branch-free form of the general swap
+    was miscompiled for rows of 16 items or more, so that swap is an explicit branch;
+    tests/unit/test_catalogue.py checks K = 1, 2, 3, 9 on ragged rows.) Single-threaded:
+    numba's own threads alongside torch's OpenMP threads were slower on 2 cores. numba is
+    already installed with umap-learn."""
+    key = f"{name}{2 if k == 2 else ''}"
+    if key in _KERNEL:
+        return _KERNEL[key]
     try:
         import numpy as np
         from numba import njit
     except ImportError:  # pragma: no cover - numba comes with umap-learn
-        _KERNEL.update(topk=None, cue=None)
+        _KERNEL.update(topk=None, cue=None, topk2=None, cue2=None)
         return None
 
     options = dict(boundscheck=False, error_model="numpy", cache=False)
@@ -308,7 +331,7 @@ def _topk_kernel(name: str = "topk") -> Callable[..., None] | None:
             finish(m, p, k, n_items, out[b])
 
     @njit(**options)
-    def cue_mix(planes, s, alpha, gamma, k, out):  # pragma: no cover - compiled
+    def cue_mix(planes, s, alpha, gamma, delta, eta, k, out):  # pragma: no cover - compiled
         n_users, n_experts, n_items = s.shape[0], s.shape[1], s.shape[2]
         m = np.empty((k, n_items), np.float32)
         p = np.empty((k, n_items), np.float32)
@@ -317,12 +340,64 @@ def _topk_kernel(name: str = "topk") -> Callable[..., None] | None:
         for b in range(n_users):
             reset(m, p, k, n_items)
             for e in range(n_experts):
-                a, g0, g1 = alpha[e], gamma[e, 0], gamma[e, 1]
+                a, g0, g1, d, h0, h1 = alpha[e], gamma[e, 0], gamma[e, 1], delta[e], eta[e, 0], eta[e, 1]
                 for i in range(n_items):
-                    cur[i] = a + g0 * planes[b, 0, i] + g1 * planes[b, 1, i]
-                    cur_s[i] = s[b, e, i]
+                    z0, z1 = planes[b, 0, i], planes[b, 1, i]
+                    cur[i] = a + g0 * z0 + g1 * z1
+                    cur_s[i] = s[b, e, i] + d + h0 * z0 + h1 * z1
                 push(m, p, cur, cur_s, k, n_items)
             finish(m, p, k, n_items, out[b])
 
-    _KERNEL.update(topk=topk_mix, cue=cue_mix)
-    return _KERNEL[name]
+    @njit(inline="always", **options)
+    def keep2(z, v, i, m1, s1, m2, s2):  # pragma: no cover - compiled
+        a1, b1, a2, b2 = m1[i], s1[i], m2[i], s2[i]
+        up1 = z > a1
+        up2 = z > a2
+        m2[i] = a1 if up1 else (z if up2 else a2)  # the new second: the old first, or z, or itself
+        s2[i] = b1 if up1 else (v if up2 else b2)
+        m1[i] = z if up1 else a1
+        s1[i] = v if up1 else b1
+
+    @njit(**options)
+    def mix2(m1, s1, m2, s2, out_row):  # pragma: no cover - compiled
+        for i in range(out_row.shape[0]):
+            w = np.exp(m2[i] - m1[i])
+            out_row[i] = (s1[i] + w * s2[i]) / (1.0 + w)
+
+    @njit(**options)
+    def topk_mix2(z, s, k, out):  # pragma: no cover - compiled
+        n_users, n_experts, n_items = z.shape[0], z.shape[1], z.shape[2]
+        m1, m2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+        s1, s2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+        for b in range(n_users):
+            m1[:] = -np.inf
+            m2[:] = -np.inf
+            s1[:] = 0.0
+            s2[:] = 0.0
+            for e in range(n_experts):
+                ze, se = z[b, e], s[b, e]
+                for i in range(n_items):
+                    keep2(ze[i], se[i], i, m1, s1, m2, s2)
+            mix2(m1, s1, m2, s2, out[b])
+
+    @njit(**options)
+    def cue_mix2(planes, s, alpha, gamma, delta, eta, k, out):  # pragma: no cover - compiled
+        n_users, n_experts, n_items = s.shape[0], s.shape[1], s.shape[2]
+        m1, m2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+        s1, s2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+        for b in range(n_users):
+            p0, p1 = planes[b, 0], planes[b, 1]
+            m1[:] = -np.inf
+            m2[:] = -np.inf
+            s1[:] = 0.0
+            s2[:] = 0.0
+            for e in range(n_experts):
+                a, g0, g1, d, h0, h1 = alpha[e], gamma[e, 0], gamma[e, 1], delta[e], eta[e, 0], eta[e, 1]
+                se = s[b, e]
+                for i in range(n_items):
+                    z0, z1 = p0[i], p1[i]
+                    keep2(a + g0 * z0 + g1 * z1, se[i] + d + h0 * z0 + h1 * z1, i, m1, s1, m2, s2)
+            mix2(m1, s1, m2, s2, out[b])
+
+    _KERNEL.update(topk=topk_mix, cue=cue_mix, topk2=topk_mix2, cue2=cue_mix2)
+    return _KERNEL[key]

@@ -76,6 +76,9 @@ class MAGNET(nn.Module):
             if self.router.uses_cues:
                 widths = (cue_width(mc.cue_dim, image_dim, n_items), cue_width(mc.cue_dim, text_dim, n_items))
                 self.cues = ModalityCues(n_users, n_items, widths)
+            if mc.cue_in_scores:
+                # λ over (B, A, S); B's cue is zero, so its λ gets no gradient and is not a parameter.
+                self.cue_weight = nn.Parameter(torch.zeros(2))
         # Routing settings the model is evaluated with (set by the trainer, saved with the weights).
         self.register_buffer("eval_tau", torch.tensor(float(config.routing.tau_cov)))
         self.register_buffer("eval_k", torch.tensor(int(config.routing.k_cov)))
@@ -89,6 +92,14 @@ class MAGNET(nn.Module):
     def uses_cues(self) -> bool:
         """Whether the router reads history-induced modality cues."""
         return self.use_experts and self.router.uses_cues
+
+    def cue_score_weights(self) -> torch.Tensor | None:
+        """w_{e,m}·λ_m [9, 3] (B column zero): how a standardised cue adds to expert e's
+        modality-m term when the experts score the cues (None otherwise)."""
+        if not self.config.model.cue_in_scores or not self.use_experts:
+            return None
+        lam = torch.cat([torch.zeros(1, device=self.cue_weight.device), self.cue_weight])
+        return self.experts.templates * lam
 
     def fit_cues(self, train: torch.Tensor, image_feat: torch.Tensor | None, text_feat: torch.Tensor | None) -> None:
         """Fit the cue buffers from training pairs [n, 2] and raw item features (once, before
@@ -164,8 +175,12 @@ class MAGNET(nn.Module):
             contrib = self.experts.pair_contributions(h, inv_u, inv_i)  # [9, 3, n]
             flat = h.permute(1, 0, 2).reshape(h.shape[1], -1)
             fu, fi = flat.index_select(0, inv_u), flat.index_select(0, inv_i)
+        cues = self.pair_cues(users, items, positive)
+        cue_weights = self.cue_score_weights()
+        if cue_weights is not None:  # the experts score the cues too: c_{e,m} += w_em λ_m ẑ_m
+            contrib = contrib + cue_weights.unsqueeze(-1) * cues.T.unsqueeze(0)
         expert_scores = contrib.sum(1)  # [9, n]
-        logits = self.router.pair_logits(fu, fi, self.pair_cues(users, items, positive))  # [n, 9]
+        logits = self.router.pair_logits(fu, fi, cues)  # [n, 9]
         probs, gates = self.route(logits, route)
         mixture = (gates * expert_scores.T).sum(-1)
         score = base + mixture if self.residual_base else mixture
@@ -228,9 +243,11 @@ class MAGNET(nn.Module):
         slopes = router.slopes().detach() * pre.cue_mask  # [9, 3]: β·w, knocked-out columns zero
         offsets = (cues.mean / cues.std)[1:]  # [2]
         if router.bilinear is None:
+            cue_weights = self.cue_score_weights()
+            score_slopes = None if cue_weights is None else cue_weights.detach() * pre.cue_mask
             return CueScorer(items, weights, route.tau, route.k, cues.scaled_item_dirs(),
                              (cues.item_A.shape[1], cues.item_S.shape[1]), offsets, slopes,
-                             router.c.detach(), pre.cue_mask)
+                             router.c.detach(), pre.cue_mask, score_slopes=score_slopes)
         widths = (cues.item_A.shape[1], cues.item_S.shape[1])
         cue_slopes = torch.cat([slopes[:, 1:2].expand(-1, widths[0]), slopes[:, 2:3].expand(-1, widths[1])], dim=1)
         bl = router.bilinear
@@ -243,12 +260,16 @@ class MAGNET(nn.Module):
         """[μ^A_u, μ^S_u] of ``users`` for the fused scorer (None without cues)."""
         return self.cues.user_rows(users) if self.uses_cues else None
 
+    def grid_cues(self, pre: Precomputed, users: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor | None:
+        """Standardised cues [3, B, I'] of ``users`` [B] against item nodes [I'], knocked-out
+        modalities zero (None when the router reads no cues)."""
+        if not self.uses_cues:
+            return None
+        return self.cues.grid(users, item_nodes - self.n_users) * pre.cue_mask.view(-1, 1, 1)
+
     def grid_logits(self, pre: Precomputed, users: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor:
         """Router logits [9, B, I'] of ``users`` [B] against item nodes [I'] (with cues)."""
-        cues = None
-        if self.uses_cues:
-            cues = self.cues.grid(users, item_nodes - self.n_users) * pre.cue_mask.view(-1, 1, 1)
-        return self.router.full_logits(pre.flat[users], pre.flat[item_nodes], cues)
+        return self.router.full_logits(pre.flat[users], pre.flat[item_nodes], self.grid_cues(pre, users, item_nodes))
 
     @torch.no_grad()
     def score_users(self, pre: Precomputed, users: torch.Tensor,
@@ -274,6 +295,9 @@ class MAGNET(nn.Module):
         if pre.item_side is not None:
             item_side = pre.item_side if items is None else pre.item_side[:, items]
         expert_scores = self.experts.full_scores(pre.h[:, users], pre.h[:, item_nodes], item_side)  # [9, B, I']
+        cue_weights = self.cue_score_weights()
+        if cue_weights is not None:
+            expert_scores = expert_scores + torch.einsum("em,mbi->ebi", cue_weights, self.grid_cues(pre, users, item_nodes))
         logits = self.grid_logits(pre, users, item_nodes)  # [9, B, I']
         route = self.eval_route()
         top = logits.topk(max(1, min(route.k, N_EXPERTS)), dim=0)  # [K, B, I']
@@ -298,6 +322,9 @@ class MAGNET(nn.Module):
                     "contributions": torch.zeros(len(items), N_EXPERTS, 3, device=items.device)}
         contrib = self.experts.full_contributions(pre.h[:, users], pre.h[:, item_nodes])
         contrib = contrib[:, :, 0].permute(2, 0, 1)  # [n, 9, 3]
+        cue_weights = self.cue_score_weights()
+        if cue_weights is not None:
+            contrib = contrib + cue_weights.unsqueeze(0) * self.grid_cues(pre, users, item_nodes)[:, 0].T.unsqueeze(1)
         logits = self.grid_logits(pre, users, item_nodes)[:, 0].T  # [n, 9]
         probs, gates = self.route(logits, self.eval_route(), dim=-1)
         if not self.residual_base:

@@ -74,7 +74,7 @@ def test_mlp_experts_keep_the_generic_path():
 def test_compiled_topk_kernel_matches_the_elementwise_mix(k):
     from magnet.model.catalogue import _topk_kernel
 
-    kernel = _topk_kernel()
+    kernel = _topk_kernel("topk", k)
     if kernel is None:
         pytest.skip("numba not installed")
     torch.manual_seed(1)
@@ -89,7 +89,7 @@ def test_compiled_topk_kernel_matches_the_elementwise_mix(k):
 def test_compiled_top2_kernel_keeps_exactly_two_on_a_tie():
     from magnet.model.catalogue import _topk_kernel
 
-    kernel = _topk_kernel()
+    kernel = _topk_kernel("topk", 2)
     if kernel is None:
         pytest.skip("numba not installed")
     torch.manual_seed(0)
@@ -123,7 +123,7 @@ def test_evaluation_batches_use_the_kernel_and_equal_the_generic_path(k, rank, r
     torch.testing.assert_close(fused, model.score_users(pre, users, torch.arange(20)), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("router", ["cue", "cue+bilinear"])
+@pytest.mark.parametrize("router", ["cue", "cue+bilinear", "cue, scored"])
 @pytest.mark.parametrize("k", [1, 2, 3, 9])
 def test_cue_routers_fused_scorer_matches_generic_and_pair_paths(router, k):
     """Cue routers through the fused scorer (small tiles, both mixing paths) equal the generic
@@ -150,19 +150,20 @@ def test_cue_routers_fused_scorer_matches_generic_and_pair_paths(router, k):
                                rtol=1e-5, atol=1e-5)
 
 
-def test_cue_kernel_matches_the_elementwise_mix():
+@pytest.mark.parametrize("k", [1, 2, 3, 9])
+def test_cue_kernel_matches_the_elementwise_mix(k):
     from magnet.model.catalogue import _topk_kernel
 
-    kernel = _topk_kernel("cue")
+    kernel = _topk_kernel("cue", k)
     if kernel is None:
         pytest.skip("numba not installed")
     torch.manual_seed(2)
     planes, s = torch.randn(3, 2, 261), torch.randn(3, 9, 261)
-    alpha, gamma = torch.randn(9), torch.randn(9, 2)
+    alpha, gamma, delta, eta = torch.randn(9), torch.randn(9, 2), torch.randn(9), torch.randn(9, 2)
     z = torch.einsum("em,nmi->nei", gamma, planes) + alpha.view(1, -1, 1)
+    scored = s + torch.einsum("em,nmi->nei", eta, planes) + delta.view(1, -1, 1)
     scorer = CatalogueScorer.__new__(CatalogueScorer)
-    for k in (1, 2, 3):
-        scorer.k = k
-        out = torch.empty(3, 261)
-        kernel(planes.numpy(), s.numpy(), alpha.numpy(), gamma.numpy(), k, out.numpy())
-        torch.testing.assert_close(out, scorer.mix(z, s), rtol=1e-5, atol=1e-6)
+    scorer.k = k
+    out = torch.empty(3, 261)
+    kernel(planes.numpy(), s.numpy(), alpha.numpy(), gamma.numpy(), delta.numpy(), eta.numpy(), k, out.numpy())
+    torch.testing.assert_close(out, scorer.mix(z, scored), rtol=1e-5, atol=1e-6)

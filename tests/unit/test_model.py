@@ -8,7 +8,7 @@ from magnet.graphs import build_graphs
 from magnet.model import MAGNET, RouteParams
 
 
-ROUTERS = ("bilinear", "cue", "cue+bilinear")
+ROUTERS = ("bilinear", "cue", "cue+bilinear", "cue, scored")  # "cue, scored": the experts also score the cues
 
 
 def bilinear_part(model):
@@ -30,7 +30,8 @@ def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp", router_r
     cfg.model.expert_hidden = 6
     cfg.model.expert_kind = expert_kind
     cfg.model.router_rank = router_rank  # 0: full-width (the 24-d toy is under the default 32)
-    cfg.model.router = router
+    cfg.model.router = router.split(",")[0]
+    cfg.model.cue_in_scores = router.endswith("scored")
     cfg.model.cue_dim = 4
     cfg.graph.knn_k = 3
     torch.manual_seed(seed)
@@ -43,6 +44,8 @@ def toy(variant: str = "full", seed: int = 0, expert_kind: str = "mlp", router_r
                 p.normal_(0, 0.3)
             if bilinear_part(model) is not None:
                 bilinear_part(model).q.normal_(0, 1.0)
+            if model.config.model.cue_in_scores:
+                model.cue_weight.copy_(torch.tensor([0.8, -0.5]))
             if model.uses_cues:
                 model.router.scale_raw.fill_(1.5)
                 if model.router.bilinear is None:

@@ -45,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/ml100k")
     parser.add_argument("--variant", choices=VARIANTS, default="full")
+    parser.add_argument("--config", type=Path, help="start from this run config (e.g. configs/ml100k.json)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--threads", type=int, default=1)
@@ -53,7 +54,7 @@ def main() -> None:
     parser.add_argument("--fidelity", action="store_true", help="also measure faithfulness on 400 users")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    raw = RunConfig().to_dict()
+    raw = (RunConfig.from_json_file(args.config) if args.config else RunConfig()).to_dict()
     for text in args.set:
         section, name, value = parse_override(text)
         raw[section][name] = value
@@ -63,7 +64,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = train_run(config, args.out or Path(tmp) / "run", data=data, projection="pca", progress=False)
         m = json.loads((out / "metrics.json").read_text())
-        line = {"variant": args.variant, "set": args.set, "seed": config.train.seed,
+        line = {"variant": args.variant, "config": str(args.config or ""), "set": args.set, "seed": config.train.seed,
                 "valid_recall@20": round(m["valid"]["recall@20"], 4), "best_epoch": m["best_epoch"],
                 "test_recall@20": round(m["test"]["recall@20"], 4), "test_ndcg@20": round(m["test"]["ndcg@20"], 4),
                 "seconds": round(time.perf_counter() - start),

@@ -30,10 +30,11 @@ def test_ml100k_config_is_the_valid_selected_one():
     assert (config.train.expert_lr_scale, config.train.router_lr_scale) == (0.1, 0.1)
     assert config.train.warmup_epochs == 60 and config.graph.aug_weight == 0.1
     assert config.model.fusion_gamma_init == 0.0 and config.model.learn_fusion_gamma is False
-    assert config.model.router_rank == 0  # the router its three-seed results were measured with
+    # the router its three-seed results were measured with (the default is now the cue router)
+    assert config.model.router == "bilinear" and config.model.router_rank == 0
     assert config.model.detach_expert_behaviour is True
     config.model.fusion_gamma_init, config.model.learn_fusion_gamma = 0.1, True
-    config.model.router_rank = defaults.model.router_rank
+    config.model.router, config.model.router_rank = defaults.model.router, defaults.model.router_rank
     config.model.detach_expert_behaviour = False
     assert config.model == defaults.model and config.routing == defaults.routing
 

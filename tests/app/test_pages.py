@@ -275,7 +275,7 @@ def test_corrupt_checkpoint_shows_one_line(tiny_checkpoints, monkeypatch, tmp_pa
     cfg = json.loads((root / "tiny" / "no_view_contrastive" / "config.json").read_text())
     cfg["format_version"] = 99
     (root / "tiny" / "no_view_contrastive" / "config.json").write_text(json.dumps(cfg))
-    cases = (("tiny/no_routing_reg", "views/overview.py", "corrupt JSON"),
+    cases = (("tiny/no_routing_reg", "views/overview.py", "not valid JSON"),
              ("tiny/fixed_switch", "views/case_studies.py", "safetensors"),
              ("tiny/no_view_contrastive", "views/routing.py", "format_version 99"))
     for name, page, words in cases:

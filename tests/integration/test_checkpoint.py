@@ -138,7 +138,7 @@ CKPT_CASES: list = [
     pytest.param(cfg(lambda c: c["run"]["model"].__setitem__("embedding_dim", 32)), "model.safetensors",
                  id="config-embedding-dim-changed"),
     pytest.param(cfg(lambda c: c["dataset"].__setitem__("n_items", c["dataset"]["n_items"] + 1)),
-                 "model.safetensors", id="config-n-items-changed"),
+                 "config.json", id="config-n-items-changed"),  # projection.npz disagrees with it
     pytest.param(cfg(lambda c: c["dataset"].__setitem__("image_dim", 7)), "model.safetensors",
                  id="config-image-dim-changed"),
     pytest.param(rename_tensor, "model.safetensors", id="safetensors-renamed-tensor"),

@@ -104,16 +104,28 @@ def typical_cases(path: Path, baseline: Path) -> pd.DataFrame:
     return _typical_cases(str(path), stamp(path), str(baseline), stamp(baseline))
 
 
-def guarded(fn, *args, what: str = "checkpoint"):
-    """Call a loader; on a MagnetError (or a broken file) show one line with st.error and stop
-    the page — never a traceback."""
+LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexError)
+
+
+def attempt(fn, *args, what: str = "checkpoint", show=None):
+    """Call a loader; on a MagnetError (or a broken file) show one line (``show``, st.error by
+    default) and return None — never a traceback."""
+    show = show or st.error
     try:
         return fn(*args)
     except MagnetError as exc:
-        st.error(f"Cannot open this {what}: {one_line(exc)}")
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
-        st.error(f"Cannot open this {what}: {type(exc).__name__}: {one_line(exc)}")
-    st.stop()
+        show(f"Cannot open this {what}: {one_line(exc)}")
+    except LOAD_ERRORS as exc:
+        show(f"Cannot open this {what}: {type(exc).__name__}: {one_line(exc)}")
+    return None
+
+
+def guarded(fn, *args, what: str = "checkpoint"):
+    """:func:`attempt`, and stop the page when it failed (its message stays on the page)."""
+    result = attempt(fn, *args, what=what)
+    if result is None:
+        st.stop()
+    return result
 
 
 # ----------------------------------------------------------------------------- selection

@@ -29,9 +29,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import checkpoint_schema as schema
-from .config import RunConfig, validate_config
+from .config import DataShape, RunConfig, validate_config, validate_for_data
 from .errors import CheckpointError, ConfigError, MagnetError
-from .fileio import json_default, read_json_file, require_regular, write_atomic_dir, write_file_atomic
+from .fileio import (json_default, read_json_file, require_regular, some_names, write_atomic_dir,
+                     write_file_atomic)
 from .model import MAGNET
 
 FORMAT_VERSION = 1
@@ -261,13 +262,15 @@ def run_config(info: dict[str, Any], cfg_path: Path) -> RunConfig:
                     run[section].setdefault(name, value)
         config = RunConfig.from_dict(run, str(cfg_path))
         validate_config(config)
+        validate_for_data(config, DataShape(info["dataset"]["n_users"], info["dataset"]["n_items"]))
     except ConfigError as exc:
         raise CheckpointError(f"invalid run config ({exc})", cfg_path) from None
     return config
 
 
 def _safetensors_error(exc: BaseException) -> str:
-    return f"corrupt or truncated safetensors ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})"
+    reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    return f"corrupt or truncated safetensors ({reason})"
 
 
 def tensor_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
@@ -359,9 +362,9 @@ def replace_problem(path: str | Path) -> str | None:
         return None
     foreign = foreign_entries(path)
     if foreign is None:
-        return f"is not a MAGNET checkpoint (it holds {', '.join(entries[:3])}{', …' if len(entries) > 3 else ''})"
+        return f"is not a MAGNET checkpoint (it holds {some_names(entries)})"
     if foreign:
-        return f"is a checkpoint that also holds {', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}"
+        return f"is a checkpoint that also holds {some_names(foreign)}"
     return None
 
 

@@ -185,8 +185,8 @@ def _run_ablate(args: argparse.Namespace, base: RunConfig | None, pipeline) -> s
     _check_device(args.device or (base.device if base else None), None if args.device else args.config)
     if base is not None:
         validate_config(base, args.config)
-    out = pipeline.check_ablation_output(args.out, args.variants, pipeline.input_paths(args.data, None, args.config),
-                                         args.overwrite, args.seeds)
+    inputs = pipeline.input_paths(args.data, None, args.config)
+    out = pipeline.check_ablation_output(args.out, args.variants, inputs, args.overwrite, args.seeds)
     common = dict(variants=args.variants, base=base, device=args.device, epochs=args.epochs,
                   projection=args.projection, progress=not args.quiet, overwrite=args.overwrite,
                   config_file=args.config)

@@ -158,6 +158,10 @@ def _build(cls: type, raw: dict[str, Any], source: str) -> Any:
     return cls(**kwargs)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _coerce(value: Any, default: Any, name: str, source: str) -> Any:
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -180,7 +184,7 @@ def _coerce(value: Any, default: Any, name: str, source: str) -> Any:
             raise ConfigError(f"{name} must be a string, got {value!r}", source)
         return value
     if isinstance(default, list):
-        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        if not isinstance(value, list) or not all(_is_int(v) and v > 0 for v in value):
             raise ConfigError(f"{name} must be a list of positive integers", source)
         return list(value)
     return value
@@ -238,7 +242,7 @@ def _finite_problems(cfg: RunConfig) -> list[str]:
             name = prefix + f.name
             if isinstance(value, float) and not math.isfinite(value):
                 out.append(f"{name} must be a finite number, got {value}")
-            elif isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+            elif _is_int(value) and not -INT64 <= value < INT64:
                 out.append(f"{name} is out of range ({value})")
     return out
 
@@ -381,20 +385,21 @@ def available_memory() -> int | None:
         return None
 
 
-def validate_for_data(cfg: RunConfig, shape: DataShape, source: str | Path | None = None,
-                      memory: int | None = None) -> None:
-    """Raise :class:`ConfigError` naming ``source`` when ``cfg`` does not fit the data (cut-offs
-    or negatives beyond the catalogue) or the machine (:func:`estimate_bytes` above ``memory``,
-    by default :func:`available_memory`)."""
+def validate_for_data(cfg: RunConfig, shape: DataShape, source: str | Path | None = None) -> None:
+    """Raise :class:`ConfigError` naming ``source`` when ``cfg`` does not fit the data: cut-offs
+    beyond the catalogue, as many negatives as items."""
     items = shape.n_items
-    checks = [
-        (max(cfg.train.topks) <= items, f"train.topks {cfg.train.topks} ask for more than the dataset's {items} items"),
-        (cfg.train.n_negatives < items,
-         f"train.n_negatives {cfg.train.n_negatives} must be below the dataset's {items} items"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message, source)
+    if max(cfg.train.topks) > items:
+        raise ConfigError(f"train.topks {cfg.train.topks} ask for more than the dataset's {items} items", source)
+    if cfg.train.n_negatives >= items:
+        raise ConfigError(f"train.n_negatives {cfg.train.n_negatives} must be below the dataset's {items} items",
+                          source)
+
+
+def validate_memory(cfg: RunConfig, shape: DataShape, source: str | Path | None = None,
+                    memory: int | None = None) -> None:
+    """Raise :class:`ConfigError` naming ``source`` when a training run of ``cfg`` surely does not
+    fit the machine: :func:`estimate_bytes` above ``memory`` (default :func:`available_memory`)."""
     need, have = estimate_bytes(cfg, shape), available_memory() if memory is None else memory
     if have is not None and need > have:
         raise ConfigError(f"a run of this size needs at least {need / 2**30:.1f} GiB of memory for "

@@ -78,6 +78,11 @@ def read_json_file(path: str | Path, error: type[MagnetError] = MagnetError,
         raise error(f"cannot read it ({exc.strerror or type(exc).__name__})", path) from None
 
 
+def some_names(names: Sequence[str], shown: int = 3) -> str:
+    """``a, b, c, …``: the first ``shown`` of ``names``, and an ellipsis when there are more."""
+    return ", ".join(names[:shown]) + (", …" if len(names) > shown else "")
+
+
 def writable_dir(path: str | Path) -> str | None:
     """None when a file can be created in directory ``path`` (tried, not guessed: permission
     bits do not tell for root, read-only mounts or immutable folders); else the reason."""
@@ -113,7 +118,8 @@ def write_atomic_dir(final: str | Path, writer: Callable[[Path], None]) -> None:
     """
     final = Path(final)
     if os.path.lexists(final) and not final.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory; refusing to replace it", str(final))
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory; refusing to replace it",
+                                 str(final))
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:

@@ -12,12 +12,13 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .checkpoint import check_replaceable, device_name, foreign_entries, git_commit, save_checkpoint
-from .config import DataShape, RunConfig, apply_variant, validate_config, validate_for_data
+from .config import (DataShape, RunConfig, apply_variant, validate_config, validate_for_data,
+                     validate_memory)
 from .data import DEFAULT_CACHE, Dataset, load_dataset
 from .distributed import DistContext, barrier, cleanup, init_distributed, is_main_process
 from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .evaluate import evaluate, popularity_buckets, popularity_score_fn
-from .fileio import writable_dir
+from .fileio import some_names, writable_dir
 from .inputs import resolve_device
 from .projection import project_nodes
 from .restore import needs_features
@@ -133,7 +134,7 @@ def ablation_problem(out: Path) -> str | None:
         return "exists and is not a directory"
     foreign = sorted(e.name for e in out.iterdir() if not _ours(e))
     if foreign:
-        return (f"holds files that are not ours ({', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}); "
+        return (f"holds files that are not ours ({some_names(foreign)}); "
                 "choose another --out, or pass --overwrite to write the checkpoints into it anyway")
     return None
 
@@ -209,7 +210,8 @@ def check_run_fits(config: RunConfig, data: Dataset, ctx: DistContext, config_fi
         raise DataError(f"variant {config.variant} needs image_feat.npy and text_feat.npy", data.root)
     width = (lambda a: 0 if a is None else int(a.shape[1]))
     shape = DataShape(data.n_users, data.n_items, width(data.image_feat), width(data.text_feat))
-    validate_for_data(config, shape, config_file or data.root, device_memory(config, ctx))
+    validate_for_data(config, shape, config_file or data.root)
+    validate_memory(config, shape, config_file or data.root, device_memory(config, ctx))
 
 
 def _fit(trainer: Trainer, snapshot: Path, resume: bool, ctx: DistContext, out_dir: Path, log: Log):

@@ -23,7 +23,8 @@ def find_inter(root: Path) -> Path:
     try:
         names = os.listdir(root)
     except OSError as exc:
-        raise DataError(f"cannot read the dataset directory ({exc.strerror or type(exc).__name__})", root) from None
+        reason = exc.strerror or type(exc).__name__
+        raise DataError(f"cannot read the dataset directory ({reason})", root) from None
     inters = sorted(root / n for n in names if n.endswith(".inter") and not n.startswith("."))
     if not inters:
         raise DataError("no .inter file found in the dataset directory", root)

@@ -139,8 +139,9 @@ class RunConfig:
         return cls.from_dict(raw, str(path))
 
 
-def _build(cls: type, raw: dict[str, Any], source: str) -> Any:
-    """Build dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types."""
+def _build(cls: type, raw: dict[str, Any], source: str, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types (errors name
+    the field by its dotted path, e.g. ``train.lr``)."""
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(raw) - set(known))
     if unknown:
@@ -151,10 +152,10 @@ def _build(cls: type, raw: dict[str, Any], source: str) -> Any:
         default = getattr(defaults, name)
         if dataclasses.is_dataclass(default):
             if not isinstance(value, dict):
-                raise ConfigError(f"{cls.__name__}.{name} must be an object", source)
-            kwargs[name] = _build(type(default), value, source)
+                raise ConfigError(f"{prefix}{name} must be an object", source)
+            kwargs[name] = _build(type(default), value, source, f"{prefix}{name}.")
             continue
-        kwargs[name] = _coerce(value, default, f"{cls.__name__}.{name}", source)
+        kwargs[name] = _coerce(value, default, f"{prefix}{name}", source)
     return cls(**kwargs)
 
 

@@ -96,8 +96,11 @@ def _run_tune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .tune import run_study
 
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    base = _base_config(args)
+    if base is not None:
+        validate_config(base, args.config)
     result = run_study(args.data, args.out, trials=args.trials, budget_minutes=args.budget_minutes,
-                       base_config=_base_config(args), variant=args.variant, seed=args.seed,
+                       base_config=base, variant=args.variant, seed=args.seed,
                        device=args.device, epochs=args.epochs, study_name=args.study_name, log=log)
     print(result.markdown)
     c = result.counts

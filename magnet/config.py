@@ -208,13 +208,15 @@ def apply_variant(config: RunConfig, variant: str) -> RunConfig:
 # any useful value are refused before anything is built: each step of a 10^6-layer propagation
 # or a 10^5-negative batch would run for minutes or exhaust memory.
 MAX_LAYERS = 16  # propagation hops; LightGCN oversmooths beyond ~4
-MAX_WIDTH = 4096  # embedding_dim, expert_hidden (the paper: 64)
+MAX_WIDTH = 4096  # embedding_dim, expert_hidden, router_rank (the paper: d = 64)
 MAX_FEATURE_DIM = 65536  # PCA width of the raw features
 MAX_KNN = 1024  # content neighbours per item
 MAX_NEGATIVES = 1024  # negatives per positive
 MAX_BATCH = 1 << 20  # batch_size, eval_batch_users
-MAX_EPOCHS = 100_000  # epochs, patience, eval_every, warmup_epochs
-MAX_STEPS = 10_000_000  # window, ramp_steps, max_coverage_steps, fixed_switch_step
+MAX_EPOCHS = 100_000  # epochs (and so warmup_epochs)
+MAX_STEPS = 10_000_000  # routing.window, routing.ramp_steps
+# Counters and thresholds that allocate nothing (patience, eval_every, max_coverage_steps,
+# fixed_switch_step) are only kept positive and int64: 10**6 is a way to say "never".
 MAX_TOPK, MAX_TOPKS = 1000, 16  # a cut-off, and how many cut-offs
 TEMPERATURE = (1e-3, 1e3)  # every temperature; 1e-300 turns scores into inf and weights into NaN
 MAX_LR = 10.0
@@ -268,7 +270,7 @@ def _size_checks(cfg: RunConfig) -> list[tuple[bool, str]]:
         _int_in("model.embedding_dim", m.embedding_dim, 1, MAX_WIDTH),
         _int_in("model.expert_hidden", m.expert_hidden, 1, MAX_WIDTH),
         _int_in("model.feature_dim", m.feature_dim, 0, MAX_FEATURE_DIM),
-        _int_in("model.router_rank", m.router_rank, 0, 3 * m.embedding_dim),
+        _int_in("model.router_rank", m.router_rank, 0, MAX_WIDTH),
         _int_in("graph.n_ui_layers", g.n_ui_layers, 0, MAX_LAYERS),
         _int_in("graph.n_mm_layers", g.n_mm_layers, 0, MAX_LAYERS),
         _int_in("graph.knn_k", g.knn_k, 1, MAX_KNN),
@@ -276,11 +278,11 @@ def _size_checks(cfg: RunConfig) -> list[tuple[bool, str]]:
         _int_in("routing.k_spec", r.k_spec, 1, N_EXPERTS),
         _int_in("routing.window", r.window, 1, MAX_STEPS),
         _int_in("routing.ramp_steps", r.ramp_steps, 0, MAX_STEPS),
-        _int_in("routing.max_coverage_steps", r.max_coverage_steps, 0, MAX_STEPS),
-        _int_in("routing.fixed_switch_step", r.fixed_switch_step, 0, MAX_STEPS),
+        (r.max_coverage_steps >= 0, f"routing.max_coverage_steps must be >= 0, got {r.max_coverage_steps}"),
+        (r.fixed_switch_step >= 0, f"routing.fixed_switch_step must be >= 0, got {r.fixed_switch_step}"),
         _int_in("train.epochs", t.epochs, 1, MAX_EPOCHS),
-        _int_in("train.patience", t.patience, 1, MAX_EPOCHS),
-        _int_in("train.eval_every", t.eval_every, 1, MAX_EPOCHS),
+        (t.patience >= 1, f"train.patience must be >= 1, got {t.patience}"),
+        (t.eval_every >= 1, f"train.eval_every must be >= 1, got {t.eval_every}"),
         (0 <= t.warmup_epochs < t.epochs, f"train.warmup_epochs must be in [0, epochs), got {t.warmup_epochs}"),
         _int_in("train.batch_size", t.batch_size, 1, MAX_BATCH),
         _int_in("train.eval_batch_users", t.eval_batch_users, 1, MAX_BATCH),

@@ -70,7 +70,7 @@ ABSURD = [
     ("model", "vc_tau", 1e-300), ("model", "fusion_gamma_init", 1e300),
     ("train", "n_negatives", 10 ** 5), ("train", "n_negatives", 0), ("train", "batch_size", 10 ** 9),
     ("train", "eval_batch_users", 0), ("train", "eval_batch_users", 10 ** 8), ("train", "epochs", 10 ** 7),
-    ("train", "patience", 0), ("train", "eval_every", 10 ** 9), ("train", "warmup_epochs", -1),
+    ("train", "patience", 0), ("train", "eval_every", 0), ("train", "warmup_epochs", -1),
     ("train", "seed", -1), ("train", "seed", SEED_LIMIT), ("train", "lr", float("inf")),
     ("train", "lr", float("nan")), ("train", "lr", 0.0), ("train", "lr", 1e6), ("train", "softmax_tau", 1e-300),
     ("train", "reg_weight", -1.0), ("train", "vc_weight", 1e9), ("train", "expert_lr_scale", -0.5),

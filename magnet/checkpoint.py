@@ -380,23 +380,29 @@ def check_replaceable(path: Path, overwrite: bool = False) -> None:
 
 def is_checkpoint_dir(path: str | Path) -> bool:
     """True when ``path`` looks like a checkpoint directory (has config.json)."""
-    return (Path(path) / "config.json").is_file()
+    return os.path.isfile(Path(path) / "config.json")  # never raises (an unreadable folder: False)
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The visible entries of ``folder``, sorted; none when it cannot be listed."""
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return []
 
 
 def find_checkpoints(root: str | Path) -> list[Path]:
-    """Checkpoint directories under ``root`` (itself, children and grandchildren), sorted."""
+    """Checkpoint directories under ``root`` (itself, children and grandchildren), sorted;
+    folders that cannot be read are skipped."""
     root = Path(root)
-    if not root.is_dir():
+    if not os.path.isdir(root):
         return []
     found = [root] if is_checkpoint_dir(root) else []
-    for child in sorted(root.iterdir()):
-        if child.name.startswith("."):
-            continue
+    for child in _entries(root):
         if is_checkpoint_dir(child):
             found.append(child)
-        elif child.is_dir():
-            found.extend(g for g in sorted(child.iterdir())
-                         if not g.name.startswith(".") and is_checkpoint_dir(g))
+        elif os.path.isdir(child):
+            found.extend(g for g in _entries(child) if is_checkpoint_dir(g))
     return found
 
 

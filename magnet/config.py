@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -253,8 +254,8 @@ def _finite_problems(cfg: RunConfig) -> list[str]:
 def _choice_checks(cfg: RunConfig) -> list[tuple[bool, str]]:
     return [
         (cfg.variant in VARIANTS, f"variant must be one of {', '.join(VARIANTS)}"),
-        (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"),
-         "device must be auto, cpu or cuda"),
+        (cfg.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d{1,3}", cfg.device) is not None,
+         f"device must be auto, cpu, cuda or cuda:<n>, got {cfg.device!r:.40}"),
         (cfg.model.expert_kind in ("mlp", "diagonal"), "model.expert_kind must be mlp or diagonal"),
         (cfg.routing.switch_mode in ("trigger", "fixed"), "routing.switch_mode must be trigger or fixed"),
         (cfg.train.loss in ("bpr", "softmax"), "train.loss must be bpr or softmax"),

@@ -6,6 +6,7 @@ file and the problem.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,12 +96,31 @@ def _npy_kind_problem(head: bytes) -> str | None:
     return "not a .npy file (no NumPy header)" if head else "empty file, not a .npy array"
 
 
+def _check_npy_size(handle, path: Path) -> None:
+    """The data the header announces is what the file holds (checked before anything is
+    allocated: a header may claim terabytes)."""
+    version = np.lib.format.read_magic(handle)
+    if version not in ((1, 0), (2, 0)):
+        return  # np.load reads (and checks) the rarer versions itself
+    fmt = np.lib.format
+    shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(handle)
+    if dtype.hasobject:
+        return  # refused by np.load below, with its own message
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    held = os.fstat(handle.fileno()).st_size - handle.tell()
+    if expected != held:
+        raise DataError(f"the header announces shape {shape} ({expected} bytes of data) but the file holds "
+                        f"{held}: truncated or not a .npy file", path)
+
+
 def _read_npy(path: Path) -> np.ndarray:
     try:
         with open(path, "rb") as handle:  # closed even when np.load fails half-way
             problem = _npy_kind_problem(handle.read(len(NPY_MAGIC)))
             if problem is not None:
                 raise DataError(problem, path)
+            handle.seek(0)
+            _check_npy_size(handle, path)
             handle.seek(0)
             return np.load(handle, allow_pickle=False)
     except DataError:

@@ -326,3 +326,26 @@ def test_own_checkpoints_are_recognised(tiny_checkpoints, tmp_path) -> None:
     for overwrite in (False, True):  # a file is never replaced
         with pytest.raises(CheckpointError, match="not a directory"):
             check_replaceable(tmp_path / "file", overwrite)
+
+
+def test_unreadable_folders_are_skipped_when_listing(tmp_path, monkeypatch) -> None:
+    from magnet.checkpoint import find_checkpoints
+    from tests.hostile import unreadable
+
+    for name in ("a/ck", "b/ck"):
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "config.json").write_text("{}")
+    with unreadable(tmp_path / "b", monkeypatch):
+        assert find_checkpoints(tmp_path) == [tmp_path / "a" / "ck"]
+
+
+@pytest.mark.parametrize("where", [{"relative_path": "da\x00ta", "path": None}, {"relative_path": None, "path": ""}])
+def test_unusable_dataset_paths_are_one_line(tiny_checkpoints, tmp_path, where) -> None:
+    from magnet.restore import evaluate_checkpoint
+
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    edit_json(d / "config.json", lambda c: c["dataset"].update(spec="somewhere", **where))
+    with pytest.raises(CheckpointError) as info:
+        evaluate_checkpoint(d)
+    assert_one_line(info.value, "config.json")
+    assert "dataset was not found" in str(info.value)

@@ -362,7 +362,16 @@ def test_bom_headers_read(tmp_path) -> None:
     assert (data.n_users, data.n_items) == (N_USERS, N_ITEMS) and data.item_title(3) == "thing 3"
 
 
+def _npy_claiming(shape: tuple[int, ...]) -> bytes:
+    """A .npy header announcing ``shape`` float32, followed by 120 bytes of data."""
+    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}".encode()
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(120)
+
+
 @pytest.mark.parametrize(("content", "said", "not_said"), [
+    (_npy_claiming((N_ITEMS, 10 ** 10)), "header announces shape", "pickle"),
+    (_npy_claiming((10 ** 12, 6)), "header announces shape", "pickle"),
     (garbage(600, 9), "no NumPy header", "pickle"),
     (npz_bytes(a=np.ones((N_ITEMS, 2))), ".npz archive", "pickle"),
     (pickle.dumps([1, 2]), "pickle", "NumPy header"),

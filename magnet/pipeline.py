@@ -57,8 +57,10 @@ def popularity_metrics(data: Dataset, ks: list[int], tail_quantile: float) -> di
 # where a run may write: never over the user's files, its inputs or the working directory
 # --------------------------------------------------------------------------------------------
 def input_paths(spec: str, data: Dataset | None = None, config_file: str | Path | None = None) -> list[Path]:
-    """Everything a run reads: the dataset directory, the dataset cache, the config file."""
-    paths = [Path(DEFAULT_CACHE)]
+    """What a run reads that is known before loading: the dataset directory (of a directory or
+    ``synthfeat:`` spec, or of ``data``) and the config file. (A generated dataset's directory
+    in the cache is checked once it is loaded.)"""
+    paths = []
     if data is not None:
         paths.append(Path(data.root))
     if spec.startswith("synthfeat:"):
@@ -75,10 +77,13 @@ def _within(path: Path, other: Path) -> bool:
 
 
 def check_target(target: Path, inputs: Sequence[Path]) -> None:
-    """Refuse a folder to be (re)written when it holds the working directory or an input, or
-    lies inside an input (``--out .``, ``--out`` = ``--data``, ``--out`` inside the dataset)."""
+    """Refuse a folder to be (re)written when it holds the working directory or the dataset
+    cache, or holds or lies in an input (``--out .``, ``--out`` = ``--data``, inside the data)."""
     if _within(Path.cwd().resolve(), target):
         raise ConfigError("is the working directory or holds it; choose a new folder for the output", target)
+    cache = Path(DEFAULT_CACHE).expanduser().resolve()
+    if _within(cache, target):
+        raise ConfigError(f"holds the dataset cache {cache}; choose another folder", target)
     for source in inputs:
         if _within(target, source) or _within(source, target):
             raise ConfigError(f"would write into or over the input {source}; choose another folder", target)
@@ -231,6 +236,7 @@ def _train_and_write(config: RunConfig, out_dir: Path, data: Dataset | None, pro
                      config_file: str | Path | None) -> Path:
     if data is None:
         data = _load_data_ranked(config, ctx)
+    check_target(out_dir, [Path(data.root).resolve()])  # a generated dataset's folder is known now
     log = log if ctx.is_main else (lambda m: None)
     for note in data.notes():
         log(f"note: {note}")

@@ -208,3 +208,12 @@ def test_ablate_reruns_into_its_own_folder_only(work) -> None:
     refused(work, argv, "thesis.tex")
     assert run_cli([*argv, "--overwrite"])[0] == 0
     assert (work / "ab" / "thesis.tex").read_text() == "mine", "--overwrite replaces checkpoints, not the rest"
+
+
+@pytest.mark.slow
+def test_out_inside_a_generated_dataset_is_refused(work) -> None:
+    """The folder of a generated dataset is known once it is loaded: still before training."""
+    from magnet.data import DEFAULT_CACHE, load_dataset
+
+    root = load_dataset("synthetic:tiny", cache_dir=DEFAULT_CACHE).root
+    refused(work, ["train", "--data", "synthetic:tiny", "--out", str(root / "ck"), *FAST], root.name)

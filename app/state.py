@@ -2,6 +2,7 @@
 the cached loaders (models and contexts once per process, tables once per checkpoint)."""
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import streamlit as st
 import torch
 
 from magnet import explain
-from magnet.checkpoint import Checkpoint, find_checkpoints, load_checkpoint
+from magnet.checkpoint import Checkpoint, find_checkpoints, is_checkpoint_dir, load_checkpoint
 from magnet.errors import MagnetError
 from magnet.explain import ExplainContext, ItemExplanation
 
@@ -134,16 +135,28 @@ def typical_cases(path: Path, baseline: Path) -> pd.DataFrame:
     return _typical_cases(str(path), stamp(path), str(baseline), stamp(baseline))
 
 
-def guarded(fn, *args, what: str = "checkpoint"):
-    """Call a loader; on a MagnetError (or a broken file) show one line with st.error and stop
-    the page — never a traceback."""
+LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexError)
+
+
+def attempt(fn, *args, what: str = "checkpoint", show=None):
+    """Call a loader; on a MagnetError (or a broken file) show one line (``show``, st.error by
+    default) and return None — never a traceback."""
+    show = show or st.error
     try:
         return fn(*args)
     except MagnetError as exc:
-        st.error(f"Cannot open this {what}: {one_line(exc)}")
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
-        st.error(f"Cannot open this {what}: {type(exc).__name__}: {one_line(exc)}")
-    st.stop()
+        show(f"Cannot open this {what}: {one_line(exc)}")
+    except LOAD_ERRORS as exc:
+        show(f"Cannot open this {what}: {type(exc).__name__}: {one_line(exc)}")
+    return None
+
+
+def guarded(fn, *args, what: str = "checkpoint"):
+    """:func:`attempt`, and stop the page when it failed (its message stays on the page)."""
+    result = attempt(fn, *args, what=what)
+    if result is None:
+        st.stop()
+    return result
 
 
 # ----------------------------------------------------------------------------- selection
@@ -193,10 +206,10 @@ def sidebar() -> Selection | None:
     if folder is None:
         sb.error(f"“{folder_text}” is outside the checkpoint root; showing the root instead.")
         folder = root
-    elif not folder.is_dir():
+    elif not os.path.isdir(folder):
         sb.error(f"“{folder_text}” is not a folder under the root; showing the root instead.")
         folder = root
-    found = listed(root, folder) if root.is_dir() else {}
+    found = listed(root, folder) if os.path.isdir(root) else {}
 
     wanted = st.query_params.get("ckpt")
     if wanted is not None and wanted != st.session_state.get("_ckpt_qp"):
@@ -204,7 +217,7 @@ def sidebar() -> Selection | None:
         target = resolve_under(root, wanted)
         if target is None:
             st.session_state["_ckpt_msg"] = f"Checkpoint “{wanted}” is outside the checkpoint root and was not opened."
-        elif not (target / "config.json").is_file():
+        elif not is_checkpoint_dir(target):
             st.session_state["_ckpt_msg"] = f"No checkpoint “{wanted}” under the checkpoint root."
         else:
             name = relative_name(root, target)
@@ -213,7 +226,7 @@ def sidebar() -> Selection | None:
             st.session_state.pop("_ckpt_msg", None)
     elif st.session_state.get(CKPT_KEY) and st.session_state[CKPT_KEY] not in found:
         target = resolve_under(root, st.session_state[CKPT_KEY])
-        if target is not None and (target / "config.json").is_file():
+        if target is not None and is_checkpoint_dir(target):
             found.setdefault(st.session_state[CKPT_KEY], target)
     if st.session_state.get("_ckpt_msg"):
         st.error(st.session_state["_ckpt_msg"])
@@ -257,4 +270,4 @@ def require_selection() -> Selection:
 
 def all_checkpoints() -> dict[str, Path]:
     root = checkpoint_root()
-    return listed(root, root) if root.is_dir() else {}
+    return listed(root, root) if os.path.isdir(root) else {}

@@ -39,13 +39,13 @@ def summary_row(checkpoint: Path) -> dict[str, object]:
     metrics = json.loads((checkpoint / "metrics.json").read_text())
     info = json.loads((checkpoint / "config.json").read_text())
     switch = json.loads((checkpoint / "switch.json").read_text())
-    test = metrics["test"]
+    test = metrics["test"]  # cut-offs a run's train.topks left out are blank
     return {
         "variant": info["run"]["variant"],
-        "recall@10": test["recall@10"], "ndcg@10": test["ndcg@10"],
-        "recall@20": test["recall@20"], "ndcg@20": test["ndcg@20"],
-        "tail_recall@20": test["buckets"]["tail"]["recall@20"],
-        "valid_recall@20": metrics["valid"]["recall@20"],
+        "recall@10": test.get("recall@10"), "ndcg@10": test.get("ndcg@10"),
+        "recall@20": test.get("recall@20"), "ndcg@20": test.get("ndcg@20"),
+        "tail_recall@20": test.get("buckets", {}).get("tail", {}).get("recall@20"),
+        "valid_recall@20": metrics["valid"].get("recall@20"),
         "switch_step": switch.get("step"), "switch_reason": switch.get("reason"),
         "best_epoch": metrics.get("best_epoch"), "train_seconds": info.get("train_seconds"),
     }
@@ -60,20 +60,24 @@ def summary_table(checkpoints: Sequence[Path]) -> pd.DataFrame:
 
 def run_ablation(data: str, out: str | Path, variants: Sequence[str] = VARIANTS,
                  base: RunConfig | None = None, device: str | None = None, epochs: int | None = None,
-                 seed: int | None = None, projection: str = "umap", progress: bool = True) -> str:
-    """Train ``variants`` into ``out/<variant>`` and write ``out/summary.csv`` and ``out/summary.md``."""
+                 seed: int | None = None, projection: str = "umap", progress: bool = True,
+                 overwrite: bool = False, config_file: str | Path | None = None) -> str:
+    """Train ``variants`` into ``out/<variant>`` and write ``out/summary.csv`` and ``out/summary.md``
+    (``overwrite`` and ``config_file``: see :func:`magnet.pipeline.train_run`)."""
     out = Path(out)
     dataset = bundle_synthetic(data, out) if data.startswith("synthetic:") else None
     done = []
     for variant in variants:
         config = make_config(data, variant, base, device, epochs, seed)
-        done.append(train_run(config, out / variant, data=dataset, projection=projection, progress=progress))
+        done.append(train_run(config, out / variant, data=dataset, projection=projection, progress=progress,
+                              overwrite=overwrite, config_file=config_file))
     return write_summary(out, done)
 
 
 def run_seeds(data: str, out: str | Path, seeds: Sequence[int], variants: Sequence[str] = VARIANTS,
               base: RunConfig | None = None, device: str | None = None, epochs: int | None = None,
-              projection: str = "umap", progress: bool = True) -> str:
+              projection: str = "umap", progress: bool = True, overwrite: bool = False,
+              config_file: str | Path | None = None) -> str:
     """:func:`run_ablation` once per seed into ``out/seed-<s>``, then the mean ± std table over
     seeds in ``out/summary_seeds.csv`` and ``out/summary_seeds.md`` (returned)."""
     out = Path(out)
@@ -81,7 +85,8 @@ def run_seeds(data: str, out: str | Path, seeds: Sequence[int], variants: Sequen
         seed_dir = out / f"seed-{seed}"
         if all((seed_dir / v / "metrics.json").is_file() for v in variants):
             continue  # finished by an earlier (or a parallel `--seed`) run: rerunning only aggregates
-        run_ablation(data, seed_dir, variants, base, device, epochs, seed, projection, progress)
+        run_ablation(data, seed_dir, variants, base, device, epochs, seed, projection, progress, overwrite,
+                     config_file)
     return write_seed_summary(out, [out / f"seed-{seed}" for seed in seeds])
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +28,17 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import RunConfig, validate_config
+from . import checkpoint_schema as schema
+from .config import DataShape, RunConfig, validate_config, validate_for_data
 from .errors import CheckpointError, ConfigError, MagnetError
-from .fileio import json_default, write_atomic_dir, write_file_atomic
+from .fileio import (json_default, read_json_file, require_regular, some_names, write_atomic_dir,
+                     write_file_atomic)
 from .model import MAGNET
 
 FORMAT_VERSION = 1
 REQUIRED_FILES: tuple[str, ...] = ("config.json", "model.safetensors", "metrics.json", "trace.csv",
                                    "switch.json", "projection.npz")
+OPTIONAL_FILES: tuple[str, ...] = ("planted_truth.npz", "encoded.safetensors")
 
 
 def git_commit() -> str:
@@ -57,11 +61,13 @@ def device_name(device: str) -> str:
 def save_checkpoint(out_dir: str | Path, *, info: dict[str, Any], model: MAGNET,
                     metrics: dict[str, Any], trace: pd.DataFrame, switch: dict[str, Any] | None,
                     projection: dict[str, np.ndarray], planted: dict[str, np.ndarray] | None = None,
-                    encoded: torch.Tensor | None = None) -> Path:
+                    encoded: torch.Tensor | None = None, overwrite: bool = False) -> Path:
     """Write a complete checkpoint directory atomically. ``info`` becomes config.json
     (``format_version`` is added here); ``encoded`` [C, U+I, d], the model's encoded channels,
-    is cached as encoded.safetensors when given."""
+    is cached as encoded.safetensors when given. An existing ``out_dir`` is replaced only when
+    it is one of our checkpoints (:func:`foreign_entries`), or with ``overwrite``."""
     out_dir = Path(out_dir)
+    check_replaceable(out_dir, overwrite)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
     def write(tmp: Path) -> None:
@@ -106,8 +112,8 @@ def read_encoded(path: str | Path, expected_shape: tuple[int, ...]) -> torch.Ten
     it was computed from other weights or another shape (then the caller re-encodes).
     A corrupt cache raises :class:`CheckpointError` naming the file."""
     path = Path(path)
-    file = path / ENCODED_FILE
-    if not file.is_file():
+    file = checkpoint_file(path, ENCODED_FILE, required=False)
+    if file is None:
         return None
     try:
         from safetensors import safe_open
@@ -146,13 +152,36 @@ class Checkpoint:
         return self.config.variant
 
 
-def _read_json(path: Path) -> Any:
+def checkpoint_file(directory: Path, name: str, required: bool = True) -> Path | None:
+    """``directory/name`` when it is a regular file inside ``directory`` (a link leading out of
+    the checkpoint directory is refused, so a reader confined to a folder stays in it); None
+    when absent and not ``required``."""
+    path = Path(directory) / name
+    if not os.path.lexists(path):
+        if required:
+            raise CheckpointError(f"missing {name}", directory)
+        return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"corrupt JSON ({exc.msg} at line {exc.lineno})", path) from None
-    except UnicodeDecodeError:
-        raise CheckpointError("not a text file", path) from None
+        inside = path.resolve().is_relative_to(Path(directory).resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside:
+        raise CheckpointError("is a link leading out of its checkpoint directory; refused", path)
+    require_regular(path, CheckpointError)
+    return path
+
+
+def _read_json(path: Path) -> Any:
+    return read_json_file(path, CheckpointError)
+
+
+def _read_trace(path: Path) -> pd.DataFrame:
+    try:
+        trace = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"corrupt CSV ({type(exc).__name__})", path) from None
+    schema.check_trace(trace, path)
+    return trace
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -170,18 +199,12 @@ def read_info(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError("checkpoint directory not found", path)
-    cfg_path = path / "config.json"
-    if not cfg_path.is_file():
+    if not os.path.lexists(path / "config.json"):
         raise CheckpointError("missing config.json (not a MAGNET checkpoint directory)", path)
+    cfg_path = checkpoint_file(path, "config.json")
     info = _read_json(cfg_path)
-    if not isinstance(info, dict) or "format_version" not in info:
-        raise CheckpointError("no format_version: not a MAGNET checkpoint", cfg_path)
-    if info["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(f"format_version {info['format_version']!r} is not supported "
-                              f"(this version reads {FORMAT_VERSION})", cfg_path)
-    for key in ("run", "dataset"):
-        if not isinstance(info.get(key), dict):
-            raise CheckpointError(f"missing or malformed '{key}' section", cfg_path)
+    schema.check_format_version(info, cfg_path, FORMAT_VERSION)
+    schema.check_info(info, cfg_path)
     return info
 
 
@@ -209,83 +232,180 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     """
     path = Path(path)
     info = read_info(path)
-    for name in REQUIRED_FILES:
-        if not (path / name).is_file():
-            raise CheckpointError(f"missing {name}", path)
-    try:
-        run = info["run"]
-        for section, values in LEGACY_DEFAULTS.items():
-            if isinstance(run, dict) and isinstance(run.get(section), dict):
-                for name, value in values.items():
-                    run[section].setdefault(name, value)
-        config = RunConfig.from_dict(run, str(path / "config.json"))
-        validate_config(config)
-    except ConfigError as exc:
-        raise CheckpointError(f"invalid run config ({exc})", path / "config.json") from None
-    metrics = _read_json(path / "metrics.json")
-    switch = _read_json(path / "switch.json")
-    try:
-        trace = pd.read_csv(path / "trace.csv")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"corrupt CSV ({type(exc).__name__})", path / "trace.csv") from None
-    projection = _read_npz(path / "projection.npz")
-    planted = _read_npz(path / "planted_truth.npz") if (path / "planted_truth.npz").is_file() else None
+    files = {name: checkpoint_file(path, name) for name in REQUIRED_FILES}
+    config = run_config(info, files["config.json"])
+    metrics = _read_json(files["metrics.json"])
+    schema.check_metrics(metrics, files["metrics.json"])
+    switch = _read_json(files["switch.json"])
+    schema.check_switch(switch, files["switch.json"])
+    trace = _read_trace(files["trace.csv"])
+    n_users, n_items = info["dataset"]["n_users"], info["dataset"]["n_items"]
+    projection = _read_npz(files["projection.npz"])
+    schema.check_projection(projection, n_users, n_items, files["projection.npz"])
+    planted_file = checkpoint_file(path, "planted_truth.npz", required=False)
+    planted = None if planted_file is None else _read_npz(planted_file)
+    if planted is not None:
+        schema.check_planted(planted, n_users, planted_file)
     model = None
     if load_model:
         model = load_model_weights(path, info, config, device)
     return Checkpoint(path, info, config, metrics, trace, switch, projection, planted, model)
 
 
-def load_model_weights(path: Path, info: dict[str, Any], config: RunConfig,
-                       device: str | torch.device = "cpu") -> MAGNET:
-    weights = path / "model.safetensors"
+def run_config(info: dict[str, Any], cfg_path: Path) -> RunConfig:
+    """The validated run config of config.json (fields added since format 1 filled in)."""
     try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"corrupt or truncated safetensors ({str(exc).splitlines()[0][:120]})",
-                              weights) from None
+        run = info["run"]
+        for section, values in LEGACY_DEFAULTS.items():
+            if isinstance(run.get(section), dict):
+                for name, value in values.items():
+                    run[section].setdefault(name, value)
+        config = RunConfig.from_dict(run, str(cfg_path))
+        validate_config(config)
+        validate_for_data(config, DataShape(info["dataset"]["n_users"], info["dataset"]["n_items"]))
+    except ConfigError as exc:
+        raise CheckpointError(f"invalid run config ({exc})", cfg_path) from None
+    return config
+
+
+def _safetensors_error(exc: BaseException) -> str:
+    reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    return f"corrupt or truncated safetensors ({reason})"
+
+
+def tensor_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor of a safetensors file, from its header alone (no data read)."""
+    from safetensors import safe_open
+
     try:
-        model = build_model(info, config)
+        with safe_open(str(weights), framework="pt") as fh:
+            return {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(_safetensors_error(exc), weights) from None
+
+
+def expected_shapes(info: dict[str, Any], config: RunConfig, cfg_path: Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor the model of ``config`` has, built on the meta device (no
+    memory allocated, whatever sizes config.json claims)."""
+    try:
+        with torch.device("meta"):
+            model = build_model(info, config)
     except (ValueError, KeyError, TypeError, RuntimeError, ZeroDivisionError) as exc:
         raise CheckpointError(f"config cannot build a model ({str(exc).splitlines()[0][:120]})",
-                              path / "config.json") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
+                              cfg_path) from None
+    return {key: tuple(t.shape) for key, t in model.state_dict().items()}
+
+
+def check_shapes(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]], weights: Path) -> None:
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
     if missing or extra:
         raise CheckpointError(f"tensors do not match the config (missing {missing[:3]}, unexpected "
                               f"{extra[:3]})", weights)
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"tensor {key} has shape {tuple(state[key].shape)}, config expects "
-                                  f"{tuple(tensor.shape)}", weights)
+    for key, shape in expected.items():
+        if found[key] != shape:
+            raise CheckpointError(f"tensor {key} has shape {found[key]}, config expects {shape}", weights)
+
+
+def check_finite(state: dict[str, torch.Tensor], weights: Path) -> None:
+    """Refuse weights with NaN or infinite values (a run that diverged)."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"tensor {key} contains NaN or inf (a diverged run)", weights)
+
+
+def load_model_weights(path: Path, info: dict[str, Any], config: RunConfig,
+                       device: str | torch.device = "cpu") -> MAGNET:
+    """The model of a checkpoint: shapes compared between the safetensors header and the model
+    config.json describes before anything is allocated, then the weights loaded and checked."""
+    weights = checkpoint_file(path, "model.safetensors")
+    check_shapes(tensor_shapes(weights), expected_shapes(info, config, path / "config.json"), weights)
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(_safetensors_error(exc), weights) from None
+    check_finite(state, weights)
+    model = build_model(info, config)
     model.load_state_dict(state)
     model.eval()
     return model.to(device)
 
 
+def foreign_entries(path: str | Path) -> list[str] | None:
+    """None when directory ``path`` is not one of our checkpoints (no config.json holding a
+    format_version); else the names in it that a checkpoint does not hold (empty: ours alone)."""
+    path = Path(path)
+    try:
+        info = read_json_file(path / "config.json", CheckpointError)
+    except CheckpointError:
+        return None
+    if not isinstance(info, dict) or "format_version" not in info:
+        return None
+    known = set(REQUIRED_FILES) | set(OPTIONAL_FILES)
+    return sorted(name for name in os.listdir(path)
+                  if name not in known and not name.startswith(f".{ENCODED_FILE}.tmp-"))
+
+
+def replace_problem(path: str | Path) -> str | None:
+    """Why writing a checkpoint to ``path`` would destroy something that is not ours (None when
+    ``path`` is absent, an empty directory or one of our checkpoints)."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return None
+    if not path.is_dir():
+        return "exists and is not a directory"
+    try:
+        entries = sorted(os.listdir(path))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not entries:
+        return None
+    foreign = foreign_entries(path)
+    if foreign is None:
+        return f"is not a MAGNET checkpoint (it holds {some_names(entries)})"
+    if foreign:
+        return f"is a checkpoint that also holds {some_names(foreign)}"
+    return None
+
+
+def check_replaceable(path: Path, overwrite: bool = False) -> None:
+    """Raise :class:`CheckpointError` unless a checkpoint may be written to ``path`` (a file
+    never; a foreign directory only with ``overwrite``)."""
+    problem = replace_problem(path)
+    if problem is None or (overwrite and Path(path).is_dir()):
+        return
+    hint = "" if not Path(path).is_dir() else " (choose another --out, or pass --overwrite to replace it)"
+    raise CheckpointError(f"{problem}; refusing to replace it{hint}", path)
+
+
 def is_checkpoint_dir(path: str | Path) -> bool:
     """True when ``path`` looks like a checkpoint directory (has config.json)."""
-    return (Path(path) / "config.json").is_file()
+    return os.path.isfile(Path(path) / "config.json")  # never raises (an unreadable folder: False)
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The visible entries of ``folder``, sorted; none when it cannot be listed."""
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return []
 
 
 def find_checkpoints(root: str | Path) -> list[Path]:
-    """Checkpoint directories under ``root`` (itself, children and grandchildren), sorted."""
+    """Checkpoint directories under ``root`` (itself, children and grandchildren), sorted;
+    folders that cannot be read are skipped."""
     root = Path(root)
-    if not root.is_dir():
+    if not os.path.isdir(root):
         return []
     found = [root] if is_checkpoint_dir(root) else []
-    for child in sorted(root.iterdir()):
-        if child.name.startswith("."):
-            continue
+    for child in _entries(root):
         if is_checkpoint_dir(child):
             found.append(child)
-        elif child.is_dir():
-            found.extend(g for g in sorted(child.iterdir())
-                         if not g.name.startswith(".") and is_checkpoint_dir(g))
+        elif os.path.isdir(child):
+            found.extend(g for g in _entries(child) if is_checkpoint_dir(g))
     return found
 
 
 __all__ = ["FORMAT_VERSION", "REQUIRED_FILES", "Checkpoint", "CheckpointError", "MagnetError",
-           "device_name", "find_checkpoints", "git_commit", "load_checkpoint", "read_info",
-           "save_checkpoint"]
+           "check_replaceable", "checkpoint_file", "device_name", "find_checkpoints", "foreign_entries",
+           "git_commit", "load_checkpoint", "read_info", "save_checkpoint"]

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import VARIANTS, RunConfig
-from .errors import MagnetError
+from .config import MAX_EPOCHS, SEED_LIMIT, VARIANTS, RunConfig, validate_config
+from .errors import ConfigError, MagnetError
 from .projection import METHODS
 
 
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
     train.add_argument("--resume", action="store_true",
                        help="continue from the last per-epoch snapshot of this --out, if there is one")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace --out even when it is a directory that is not a MAGNET checkpoint")
 
     ev = sub.add_parser("evaluate", help="re-evaluate a checkpoint on its dataset")
     ev.add_argument("checkpoint", type=Path)
@@ -69,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--seeds", nargs="+", type=int,
                     help="several seeds: one ablation per seed in OUT/seed-<s>, then the mean ± std "
                          "table OUT/summary_seeds.md")
+    ab.add_argument("--overwrite", action="store_true",
+                    help="write into --out even when it holds files that are not ours")
     _add_tune(sub)
     return parser
 
@@ -99,8 +103,11 @@ def _run_tune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .tune import run_study
 
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    base = _base_config(args)
+    if base is not None:
+        validate_config(base, args.config)
     result = run_study(args.data, args.out, trials=args.trials, budget_minutes=args.budget_minutes,
-                       base_config=_base_config(args), variant=args.variant, seed=args.seed,
+                       base_config=base, variant=args.variant, seed=args.seed,
                        device=args.device, epochs=args.epochs, study_name=args.study_name, log=log)
     print(result.markdown)
     c = result.counts
@@ -128,11 +135,24 @@ def _run_fidelity(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return 0
 
 
-def _check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    for name in ("epochs",):
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            parser.error(f"--{name} must be >= 1, got {value}")
+def _check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The numeric flags, before anything is loaded: --epochs, --seed and --seeds."""
+    epochs = getattr(args, "epochs", None)
+    if epochs is not None and epochs < 1:
+        parser.error(f"--epochs must be >= 1, got {epochs}")
+    if epochs is not None and epochs > MAX_EPOCHS:
+        parser.error(f"--epochs must be <= {MAX_EPOCHS}, got {epochs}")
+    seeds = [getattr(args, "seed", None), *(getattr(args, "seeds", None) or [])]
+    for seed in seeds:
+        if seed is not None and not 0 <= seed < SEED_LIMIT:
+            parser.error(f"--seed must be in 0..{SEED_LIMIT - 1}, got {seed}")
+
+
+def _check_device(device: str | None, source: str | Path | None) -> None:
+    """A one-line error for a CUDA device on a machine without one (before anything is loaded)."""
+    if device is not None and device.startswith("cuda") and not _cuda():
+        raise ConfigError(f"device {device} was asked for but no CUDA device is available "
+                          "(use --device cpu or auto)", source or "--device")
 
 
 def _base_config(args: argparse.Namespace) -> RunConfig | None:
@@ -142,7 +162,7 @@ def _base_config(args: argparse.Namespace) -> RunConfig | None:
 def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check_positive(parser, args)
+    _check_numbers(parser, args)
     # heavy imports only after the arguments are known to be good
     from . import pipeline, restore
     from .evaluate import metric_table
@@ -153,14 +173,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "train":
         variant = args.variant or (base.variant if base is not None else "full")
         config = pipeline.make_config(args.data, variant, base, args.device, args.epochs, args.seed)
+        validate_config(config, args.config)
+        _check_device(config.device, None if args.device else args.config)
         out = pipeline.train_run(config, args.out, projection=args.projection, progress=not args.quiet,
-                                 log=lambda m: print(m, file=sys.stderr), resume=args.resume)
+                                 log=lambda m: print(m, file=sys.stderr), resume=args.resume,
+                                 overwrite=args.overwrite, config_file=args.config)
         if not pipeline.is_main_process():
             return 0  # under torchrun only rank 0 reports (and only it wrote the checkpoint)
         metrics = json.loads((out / "metrics.json").read_text())
         print(metric_table(metrics, config.train.topks))
         print(f"checkpoint written to {out}")
     elif args.command == "evaluate":
+        _check_device(args.device, None)
         device = "cuda" if args.device == "auto" and _cuda() else ("cpu" if args.device == "auto" else args.device)
         ckpt, metrics = restore.evaluate_checkpoint(args.checkpoint, device=device,
                                                     cache_encoded=args.cache_encoded)
@@ -172,22 +196,28 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "fidelity":
         return _run_fidelity(parser, args)
     elif args.command == "ablate":
-        from .ablation import run_ablation
-
-        if args.seeds:
-            from .ablation import run_seeds
-
-            table = run_seeds(args.data, args.out, args.seeds, variants=args.variants, base=base,
-                              device=args.device, epochs=args.epochs, projection=args.projection,
-                              progress=not args.quiet)
-        else:
-            table = run_ablation(args.data, args.out, variants=args.variants, base=base,
-                                 device=args.device, epochs=args.epochs, seed=args.seed,
-                                 projection=args.projection, progress=not args.quiet)
-        print(table)
+        print(_run_ablate(args, base, pipeline))
     elif args.command == "tune":
+        _check_device(args.device, None)
         return _run_tune(parser, args)
     return 0
+
+
+def _run_ablate(args: argparse.Namespace, base: RunConfig | None, pipeline) -> str:
+    """``magnet ablate``: the output folder and the config checked first, then every variant."""
+    from .ablation import run_ablation, run_seeds
+
+    _check_device(args.device or (base.device if base else None), None if args.device else args.config)
+    if base is not None:
+        validate_config(base, args.config)
+    inputs = pipeline.input_paths(args.data, None, args.config)
+    out = pipeline.check_ablation_output(args.out, args.variants, inputs, args.overwrite, args.seeds)
+    common = dict(variants=args.variants, base=base, device=args.device, epochs=args.epochs,
+                  projection=args.projection, progress=not args.quiet, overwrite=args.overwrite,
+                  config_file=args.config)
+    if args.seeds:
+        return run_seeds(args.data, out, args.seeds, **common)
+    return run_ablation(args.data, out, seed=args.seed, **common)
 
 
 def _cuda() -> bool:
@@ -201,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(argv)
     except MagnetError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused (permissions, a full disk, a read-only folder)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

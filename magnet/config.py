@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .fileio import read_json_file
 from .variants import VARIANT_TABLE, VARIANTS
+from .vocab import N_EXPERTS
 
 
 @dataclass
@@ -136,19 +141,17 @@ class RunConfig:
     @classmethod
     def from_json_file(cls, path: str | Path) -> "RunConfig":
         path = Path(path)
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError("config file not found", path) from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"not valid JSON ({exc.msg} at line {exc.lineno})", path) from None
+        if not os.path.lexists(path):
+            raise ConfigError("config file not found", path)
+        raw = read_json_file(path, ConfigError)
         if not isinstance(raw, dict):
             raise ConfigError("expected a JSON object", path)
         return cls.from_dict(raw, str(path))
 
 
-def _build(cls: type, raw: dict[str, Any], source: str) -> Any:
-    """Build dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types."""
+def _build(cls: type, raw: dict[str, Any], source: str, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types (errors name
+    the field by its dotted path, e.g. ``train.lr``)."""
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(raw) - set(known))
     if unknown:
@@ -159,11 +162,15 @@ def _build(cls: type, raw: dict[str, Any], source: str) -> Any:
         default = getattr(defaults, name)
         if dataclasses.is_dataclass(default):
             if not isinstance(value, dict):
-                raise ConfigError(f"{cls.__name__}.{name} must be an object", source)
-            kwargs[name] = _build(type(default), value, source)
+                raise ConfigError(f"{prefix}{name} must be an object", source)
+            kwargs[name] = _build(type(default), value, source, f"{prefix}{name}.")
             continue
-        kwargs[name] = _coerce(value, default, f"{cls.__name__}.{name}", source)
+        kwargs[name] = _coerce(value, default, f"{prefix}{name}", source)
     return cls(**kwargs)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _coerce(value: Any, default: Any, name: str, source: str) -> Any:
@@ -178,13 +185,17 @@ def _coerce(value: Any, default: Any, name: str, source: str) -> Any:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name} must be a number, got {value!r}", source)
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{name} must be a finite number, got an integer of {len(str(value))} digits",
+                              source) from None
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {value!r}", source)
         return value
     if isinstance(default, list):
-        if not isinstance(value, list) or not all(isinstance(v, int) and v > 0 for v in value):
+        if not isinstance(value, list) or not all(_is_int(v) and v > 0 for v in value):
             raise ConfigError(f"{name} must be a list of positive integers", source)
         return list(value)
     return value
@@ -203,50 +214,212 @@ def apply_variant(config: RunConfig, variant: str) -> RunConfig:
     return cfg
 
 
-def validate_config(cfg: RunConfig) -> None:
-    """Raise :class:`ConfigError` on values that cannot work."""
-    checks: list[tuple[bool, str]] = [
+# Bounds of every size and number of a run (docs/RELIABILITY.md, "Bounds"). Sizes far beyond
+# any useful value are refused before anything is built: each step of a 10^6-layer propagation
+# or a 10^5-negative batch would run for minutes or exhaust memory.
+MAX_LAYERS = 16  # propagation hops; LightGCN oversmooths beyond ~4
+MAX_WIDTH = 4096  # embedding_dim, expert_hidden, router_rank (the paper: d = 64)
+MAX_FEATURE_DIM = 65536  # PCA width of the raw features
+MAX_KNN = 1024  # content neighbours per item
+MAX_NEGATIVES = 1024  # negatives per positive
+MAX_BATCH = 1 << 20  # batch_size, eval_batch_users
+MAX_EPOCHS = 100_000  # epochs (and so warmup_epochs)
+MAX_STEPS = 10_000_000  # routing.window, routing.ramp_steps
+# Counters and thresholds that allocate nothing (patience, eval_every, max_coverage_steps,
+# fixed_switch_step) are only kept positive and int64: 10**6 is a way to say "never".
+MAX_TOPK, MAX_TOPKS = 1000, 16  # a cut-off, and how many cut-offs
+TEMPERATURE = (1e-3, 1e3)  # every temperature; 1e-300 turns scores into inf and weights into NaN
+MAX_LR = 10.0
+MAX_SCALE = 1e3  # loss weights, decays, lr multipliers, edge weights, noise, |γ init|
+SEED_LIMIT = 2 ** 32  # numpy's seeds: 0 <= seed < 2**32
+METRIC_NAMES = ("recall", "ndcg", "precision", "map")
+INT64 = 2 ** 63
+
+
+def _int_in(name: str, value: int, low: int, high: int) -> tuple[bool, str]:
+    return low <= value <= high, f"{name} must be in {low}..{high}, got {value}"
+
+
+def _float_in(name: str, value: float, low: float, high: float, open_low: bool = False) -> tuple[bool, str]:
+    ok = (low < value if open_low else low <= value) and value <= high
+    return ok, f"{name} must be in {'(' if open_low else '['}{low:g}, {high:g}], got {value:g}"
+
+
+def _finite_problems(cfg: RunConfig) -> list[str]:
+    """Every float finite and every integer int64-sized, in every section (fields added later too)."""
+    out = []
+    for prefix, section in (("", cfg), ("graph.", cfg.graph), ("model.", cfg.model), ("routing.", cfg.routing),
+                            ("train.", cfg.train)):
+        for f in fields(section):
+            value = getattr(section, f.name)
+            name = prefix + f.name
+            if isinstance(value, float) and not math.isfinite(value):
+                out.append(f"{name} must be a finite number, got {value}")
+            elif _is_int(value) and not -INT64 <= value < INT64:
+                out.append(f"{name} is out of range ({value})")
+    return out
+
+
+def _choice_checks(cfg: RunConfig) -> list[tuple[bool, str]]:
+    return [
         (cfg.variant in VARIANTS, f"variant must be one of {', '.join(VARIANTS)}"),
-        (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"),
-         "device must be auto, cpu or cuda"),
-        (cfg.model.embedding_dim > 0, "model.embedding_dim must be positive"),
-        (cfg.model.expert_hidden > 0, "model.expert_hidden must be positive"),
+        (cfg.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d{1,3}", cfg.device) is not None,
+         f"device must be auto, cpu, cuda or cuda:<n>, got {cfg.device!r:.40}"),
         (cfg.model.expert_kind in ("mlp", "diagonal"), "model.expert_kind must be mlp or diagonal"),
-        (cfg.model.feature_dim >= 0, "model.feature_dim must be >= 0 (0 = no reduction)"),
-        (cfg.model.router_rank >= 0, "model.router_rank must be >= 0 (0 = full-width diagonal router)"),
         (cfg.model.router in ("cue", "bilinear", "cue+bilinear"), "model.router must be cue, bilinear or cue+bilinear"),
-        (cfg.model.cue_dim >= 1, "model.cue_dim must be >= 1"),
-        (cfg.model.cue_scale_init > 0, "model.cue_scale_init must be positive"),
         (not cfg.model.cue_in_scores or cfg.model.router == "cue", "model.cue_in_scores needs model.router cue"),
-        (cfg.graph.n_ui_layers >= 0, "graph.n_ui_layers must be >= 0"),
-        (cfg.graph.n_mm_layers >= 0, "graph.n_mm_layers must be >= 0"),
-        (cfg.graph.knn_k > 0, "graph.knn_k must be positive"),
-        (0.0 <= cfg.graph.image_weight <= 1.0, "graph.image_weight must be in [0, 1]"),
-        (0.0 <= cfg.graph.tail_quantile < 1.0, "graph.tail_quantile must be in [0, 1)"),
         (cfg.routing.switch_mode in ("trigger", "fixed"), "routing.switch_mode must be trigger or fixed"),
-        (1 <= cfg.routing.k_cov <= 9 and 1 <= cfg.routing.k_spec <= 9, "routing K must be in 1..9"),
-        (cfg.routing.tau_cov > 0 and cfg.routing.tau_spec > 0, "routing temperatures must be positive"),
-        (0.0 <= cfg.routing.ema < 1.0, "routing.ema must be in [0, 1)"),
-        (cfg.routing.window >= 1, "routing.window must be >= 1"),
-        (cfg.routing.ramp_steps >= 0, "routing.ramp_steps must be >= 0"),
-        (cfg.train.epochs >= 1, "train.epochs must be >= 1"),
-        (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
-        (cfg.train.lr > 0, "train.lr must be positive"),
-        (cfg.train.patience >= 1, "train.patience must be >= 1"),
         (cfg.train.loss in ("bpr", "softmax"), "train.loss must be bpr or softmax"),
-        (cfg.train.n_negatives >= 1, "train.n_negatives must be >= 1"),
-        (cfg.train.softmax_tau > 0, "train.softmax_tau must be positive"),
-        (0 <= cfg.train.warmup_epochs < cfg.train.epochs, "train.warmup_epochs must be in [0, epochs)"),
-        (cfg.train.eval_every >= 1, "train.eval_every must be >= 1"),
-        (len(cfg.train.topks) > 0, "train.topks must not be empty"),
         (cfg.graph.content_channels in ("features", "id_graph"),
          "graph.content_channels must be features or id_graph"),
         (cfg.graph.id_graph_tables in ("own", "shared"), "graph.id_graph_tables must be own or shared"),
-        (cfg.graph.id_graph_weight >= 0.0, "graph.id_graph_weight must be >= 0"),
     ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    metric, _, k = cfg.train.select_metric.partition("@")
-    if metric not in ("recall", "ndcg", "precision", "map") or not k.isdigit() or int(k) not in cfg.train.topks:
-        raise ConfigError(f"train.select_metric {cfg.train.select_metric!r} must be <metric>@K with K in topks")
+
+
+def _size_checks(cfg: RunConfig) -> list[tuple[bool, str]]:
+    g, m, r, t = cfg.graph, cfg.model, cfg.routing, cfg.train
+    return [
+        _int_in("model.embedding_dim", m.embedding_dim, 1, MAX_WIDTH),
+        _int_in("model.expert_hidden", m.expert_hidden, 1, MAX_WIDTH),
+        _int_in("model.feature_dim", m.feature_dim, 0, MAX_FEATURE_DIM),
+        _int_in("model.router_rank", m.router_rank, 0, MAX_WIDTH),
+        _int_in("model.cue_dim", m.cue_dim, 1, MAX_WIDTH),
+        _int_in("graph.n_ui_layers", g.n_ui_layers, 0, MAX_LAYERS),
+        _int_in("graph.n_mm_layers", g.n_mm_layers, 0, MAX_LAYERS),
+        _int_in("graph.knn_k", g.knn_k, 1, MAX_KNN),
+        _int_in("routing.k_cov", r.k_cov, 1, N_EXPERTS),
+        _int_in("routing.k_spec", r.k_spec, 1, N_EXPERTS),
+        _int_in("routing.window", r.window, 1, MAX_STEPS),
+        _int_in("routing.ramp_steps", r.ramp_steps, 0, MAX_STEPS),
+        (r.max_coverage_steps >= 0, f"routing.max_coverage_steps must be >= 0, got {r.max_coverage_steps}"),
+        (r.fixed_switch_step >= 0, f"routing.fixed_switch_step must be >= 0, got {r.fixed_switch_step}"),
+        _int_in("train.epochs", t.epochs, 1, MAX_EPOCHS),
+        (t.patience >= 1, f"train.patience must be >= 1, got {t.patience}"),
+        (t.eval_every >= 1, f"train.eval_every must be >= 1, got {t.eval_every}"),
+        (0 <= t.warmup_epochs < t.epochs, f"train.warmup_epochs must be in [0, epochs), got {t.warmup_epochs}"),
+        _int_in("train.batch_size", t.batch_size, 1, MAX_BATCH),
+        _int_in("train.eval_batch_users", t.eval_batch_users, 1, MAX_BATCH),
+        _int_in("train.n_negatives", t.n_negatives, 1, MAX_NEGATIVES),
+        _int_in("train.seed", t.seed, 0, SEED_LIMIT - 1),
+        (0 < len(t.topks) <= MAX_TOPKS and max(t.topks) <= MAX_TOPK,
+         f"train.topks must hold 1 to {MAX_TOPKS} cut-offs in 1..{MAX_TOPK}, got {t.topks}"),
+    ]
+
+
+def _number_checks(cfg: RunConfig) -> list[tuple[bool, str]]:
+    g, m, r, t = cfg.graph, cfg.model, cfg.routing, cfg.train
+    low, high = TEMPERATURE
+    temperatures = [("routing.tau_cov", r.tau_cov), ("routing.tau_spec", r.tau_spec),
+                    ("model.vc_tau", m.vc_tau), ("train.softmax_tau", t.softmax_tau)]
+    scales = [("graph.tail_boost", g.tail_boost), ("graph.aug_weight", g.aug_weight),
+              ("graph.id_graph_weight", g.id_graph_weight), ("routing.noise_cov", r.noise_cov),
+              ("routing.ent_weight_cov", r.ent_weight_cov), ("routing.conf_weight", r.conf_weight),
+              ("routing.lb_weight", r.lb_weight), ("train.expert_lr_scale", t.expert_lr_scale),
+              ("train.router_lr_scale", t.router_lr_scale), ("train.expert_weight_decay", t.expert_weight_decay),
+              ("train.content_weight_decay", t.content_weight_decay), ("train.reg_weight", t.reg_weight),
+              ("train.vc_weight", t.vc_weight)]
+    return [
+        *[_float_in(name, value, low, high) for name, value in temperatures],
+        *[_float_in(name, value, 0.0, MAX_SCALE) for name, value in scales],
+        _float_in("train.lr", t.lr, 0.0, MAX_LR, open_low=True),
+        _float_in("model.init_std", m.init_std, 0.0, 10.0, open_low=True),
+        _float_in("model.fusion_gamma_init", m.fusion_gamma_init, -MAX_SCALE, MAX_SCALE),
+        _float_in("model.cue_scale_init", m.cue_scale_init, 0.0, MAX_SCALE, open_low=True),
+        _float_in("graph.image_weight", g.image_weight, 0.0, 1.0),
+        (0.0 <= g.tail_quantile < 1.0, f"graph.tail_quantile must be in [0, 1), got {g.tail_quantile:g}"),
+        _float_in("routing.h_star", r.h_star, 0.0, 1.0),
+        (0.0 <= r.ema < 1.0, f"routing.ema must be in [0, 1), got {r.ema:g}"),
+    ]
+
+
+def _select_metric_problem(t: TrainConfig) -> str | None:
+    metric, _, k = t.select_metric.partition("@")
+    if metric in METRIC_NAMES and k.isdigit() and t.select_metric == f"{metric}@{int(k)}" and int(k) in t.topks:
+        return None
+    return (f"train.select_metric {t.select_metric!r} must be <metric>@K with metric one of "
+            f"{', '.join(METRIC_NAMES)} and K one of topks {t.topks}")
+
+
+def config_problems(cfg: RunConfig) -> list[str]:
+    """Every reason why ``cfg`` cannot work, whatever the data (empty when it is valid)."""
+    problems = _finite_problems(cfg)
+    if problems:
+        return problems  # the range checks below assume finite numbers
+    checks = _choice_checks(cfg) + _size_checks(cfg) + _number_checks(cfg)
+    problems = [message for ok, message in checks if not ok]
+    metric = _select_metric_problem(cfg.train)
+    return problems + ([metric] if metric else [])
+
+
+def validate_config(cfg: RunConfig, source: str | Path | None = None) -> None:
+    """Raise :class:`ConfigError` (naming ``source``, the config file, when given) on the first
+    value that cannot work; see :func:`config_problems` and the bounds above."""
+    problems = config_problems(cfg)
+    if problems:
+        raise ConfigError(problems[0], source)
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What the bounds of a run depend on in its data."""
+
+    n_users: int
+    n_items: int
+    image_dim: int = 0
+    text_dim: int = 0
+
+
+def estimate_bytes(cfg: RunConfig, shape: DataShape) -> int:
+    """A lower estimate of the memory a training run of ``cfg`` on data of ``shape`` needs
+    (float32): parameters with their gradients and two Adam moments, the propagated layers
+    kept for the backward pass, one batch of scored pairs through the experts, one block of
+    full-catalogue evaluation scores, and the raw features."""
+    m, g, t = cfg.model, cfg.graph, cfg.train
+    nodes, d = shape.n_users + shape.n_items, m.embedding_dim
+    channels = 3 if m.use_aug_view else 1
+    own_tables = 2 if m.use_aug_view and g.content_channels == "id_graph" and g.id_graph_tables == "own" else 0
+    params = nodes * d * (1 + own_tables)
+    activations = channels * (max(g.n_ui_layers, g.n_mm_layers) + 1) * nodes * d
+    pair_width = N_EXPERTS * channels * max(d, m.expert_hidden) if m.use_experts else d
+    batch = t.batch_size * (1 + t.n_negatives) * pair_width
+    evaluation = 2 * t.eval_batch_users * shape.n_items
+    features = shape.n_items * (shape.image_dim + shape.text_dim)
+    return 4 * (4 * params + activations + batch + evaluation + features)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def validate_for_data(cfg: RunConfig, shape: DataShape, source: str | Path | None = None) -> None:
+    """Raise :class:`ConfigError` naming ``source`` when ``cfg`` does not fit the data: cut-offs
+    beyond the catalogue, as many negatives as items."""
+    items = shape.n_items
+    if max(cfg.train.topks) > items:
+        raise ConfigError(f"train.topks {cfg.train.topks} ask for more than the dataset's {items} items", source)
+    if cfg.train.n_negatives >= items:
+        raise ConfigError(f"train.n_negatives {cfg.train.n_negatives} must be below the dataset's {items} items",
+                          source)
+
+
+def validate_memory(cfg: RunConfig, shape: DataShape, source: str | Path | None = None,
+                    memory: int | None = None) -> None:
+    """Raise :class:`ConfigError` naming ``source`` when a training run of ``cfg`` surely does not
+    fit the machine: :func:`estimate_bytes` above ``memory`` (default :func:`available_memory`)."""
+    need, have = estimate_bytes(cfg, shape), available_memory() if memory is None else memory
+    if have is not None and need > have:
+        raise ConfigError(f"a run of this size needs at least {need / 2**30:.1f} GiB of memory for "
+                          f"{shape.n_users} users x {shape.n_items} items, but {have / 2**30:.1f} GiB are "
+                          "available; lower model.embedding_dim, train.batch_size, train.n_negatives or "
+                          "train.eval_batch_users", source)

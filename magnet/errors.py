@@ -28,3 +28,7 @@ class CheckpointError(MagnetError):
 
 class ConfigError(MagnetError):
     """A configuration value or command-line argument is invalid."""
+
+
+class TrainingError(MagnetError):
+    """A run cannot go on (its loss or weights became NaN or infinite); nothing is written."""

@@ -3,6 +3,7 @@ it is the same data), get its encoded channels (from the checkpoint's cache when
 weights, else by encoding), and re-evaluate it. Nothing here trains."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -21,18 +22,26 @@ def needs_features(config: RunConfig) -> bool:
     return config.model.use_aug_view
 
 
+def _candidate(base: Path | None, text: str | None) -> Path | None:
+    """Where config.json says the dataset is (``text``, relative to ``base`` when given), or None
+    when it says nothing usable (empty, a NUL byte, a path that cannot be resolved)."""
+    if not text:
+        return None
+    try:
+        return (base / text).resolve() if base is not None else Path(text)
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
 def dataset_for_checkpoint(ckpt: Checkpoint) -> Dataset:
     """Find the dataset a checkpoint was trained on and check it is the same one (fingerprint)."""
     ds = ckpt.info["dataset"]
     require = needs_features(ckpt.config)
-    candidates: list[Path] = []
-    if ds.get("relative_path"):
-        candidates.append((ckpt.path / ds["relative_path"]).resolve())
-    if ds.get("path"):
-        candidates.append(Path(ds["path"]))
+    candidates = [c for c in (_candidate(ckpt.path, ds.get("relative_path")), _candidate(None, ds.get("path")))
+                  if c is not None]
     data = None
     for root in candidates:
-        if root.is_dir():
+        if os.path.isdir(root):
             data = load_dataset(str(root), cache_dir=DEFAULT_CACHE, require_features=require)
             break
     if data is None:

@@ -25,7 +25,7 @@ from .config import RunConfig, validate_config
 from .data import Dataset
 from .distributed import (DistContext, all_reduce_mean, broadcast_object, check_divisible_batch,
                           pad_to_multiple, rank_seed, shard, wrap_ddp)
-from .errors import ConfigError
+from .errors import ConfigError, TrainingError
 from .evaluate import evaluate_model, popularity_buckets
 from .inputs import model_inputs, resolve_device
 from .model import MAGNET
@@ -198,7 +198,7 @@ class Trainer:
         if self.dist.enabled:
             self._reseed_rank_streams(epoch)
         if self._in_warmup(epoch):
-            self._warmup_epoch(order)
+            self._warmup_epoch(order, epoch)
             return False
         stats, step_params = [], []
         for index in self._batches(order):
@@ -206,6 +206,7 @@ class Trainer:
             params = self.schedule.params()
             # Mean over ranks: every rank sees the same H and switches at the same step.
             stats.append(all_reduce_mean(self.step(users, pos, neg, params), self.dist))
+            self._check_finite(stats[-1], epoch)
             switch = self.schedule.observe(float(stats[-1][TRACE_SCALARS.index("H")]), epoch)
             step_params.append((params, self.schedule.h_ema))
             if switch is not None:
@@ -259,6 +260,7 @@ class Trainer:
         for epoch in ([] if loop.stopped else epochs):
             began = time.perf_counter()
             trained = self.train_epoch(epoch, loop)
+            self._check_finite_weights(epoch)
             for callback in callbacks:
                 callback.on_epoch_end(self, epoch, time.perf_counter() - began)
             loop.epoch = epoch
@@ -293,7 +295,22 @@ class Trainer:
         """Epochs 1..``warmup_epochs`` of a model with experts train the behaviour base alone."""
         return self.config.model.use_experts and epoch <= self.config.train.warmup_epochs
 
-    def _warmup_epoch(self, order: torch.Tensor) -> None:
+    def _check_finite(self, scalars: torch.Tensor, epoch: int) -> None:
+        """Stop at once when a step's loss terms are NaN or infinite (the same on every rank:
+        ``scalars`` are reduced); the caller writes nothing, so no checkpoint keeps such weights."""
+        if not bool(torch.isfinite(scalars).all()):
+            loss = float(scalars[TRACE_SCALARS.index("loss")])
+            raise TrainingError(f"training diverged: the loss became {loss} at step {self.schedule.step} "
+                                f"(epoch {epoch}); check train.lr, the temperatures and the scale of the features")
+
+    def _check_finite_weights(self, epoch: int) -> None:
+        """After an epoch, before it is validated or snapshotted: every weight finite."""
+        for name, param in self.model.named_parameters():
+            if not bool(torch.isfinite(param).all()):
+                raise TrainingError(f"training diverged: {name} holds NaN or inf after epoch {epoch}; "
+                                    "lower train.lr")
+
+    def _warmup_epoch(self, order: torch.Tensor, epoch: int = 0) -> None:
         """One behaviour warm-up epoch: BPR + L2 on the base score only. The mixture, the
         content projections, experts and router get no gradient (Adam skips them, decay
         included), the routing schedule does not advance, no trace rows are written and the
@@ -302,7 +319,7 @@ class Trainer:
         params = self.schedule.params()
         for index in self._batches(order):
             users, pos, neg = self._batch(index)
-            self.step(users, pos, neg, params, base_only=True)
+            self._check_finite(self.step(users, pos, neg, params, base_only=True), epoch)
 
     def _save_snapshot(self, snapshot: Path | None, loop: LoopState) -> None:
         """Save the loop state after an epoch (main process only; no-op without ``snapshot``)."""

@@ -1,14 +1,18 @@
 """Helpers for hostile and careless inputs, shared by the unit, integration and app tests:
 a pickle payload that proves code ran, tree snapshots that prove nothing was written, one-line
-error checks, a valid toy MMRec dataset to corrupt, and byte-level corruptions."""
+error checks, a valid toy MMRec dataset to corrupt, byte-level corruptions, special files
+(FIFOs, devices), folders nobody may write to or read, and the CLI run in this process."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -30,11 +34,17 @@ class Evil:
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every entry under ``root`` (dot-files included) -> content hash, or "<dir>"."""
+    """Every entry under ``root`` (dot-files included) -> content hash, "<dir>", or the target of
+    a link / "<special>" for FIFOs and devices (never opened)."""
     out = {}
     for p in sorted(Path(root).rglob("*")):
         rel = p.relative_to(root).as_posix()
-        out[rel] = "<dir>" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_symlink():
+            out[rel] = f"-> {os.readlink(p)}"
+        elif p.is_dir():
+            out[rel] = "<dir>"
+        else:
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<special>"
     return out
 
 
@@ -167,3 +177,89 @@ def data_line(k: int, text: str) -> Callable[[Path], None]:
         lines[k] = text
         p.write_text("\n".join(lines) + "\n")
     return mutate
+
+
+# ------------------------------------------------------------------------------------------
+# special files and folders
+# ------------------------------------------------------------------------------------------
+def make_fifo(path: Path) -> Path:
+    """Replace ``path`` with a FIFO (opening it for reading would block forever)."""
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+def link_to(path: Path, target: str | Path) -> Path:
+    """Replace ``path`` with a symbolic link to ``target`` (e.g. /dev/zero: reading never ends)."""
+    path.unlink(missing_ok=True)
+    path.symlink_to(target)
+    return path
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[Path]:
+    """Nothing can be created in folder ``path`` within the block, root included (chattr +i
+    there; mode 0555 otherwise)."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+            pytest.skip("cannot make a folder read-only for root here (chattr +i failed)")
+        try:
+            yield path
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+    else:
+        mode = path.stat().st_mode
+        path.chmod(0o555)
+        try:
+            yield path
+        finally:
+            path.chmod(mode)
+
+
+@contextlib.contextmanager
+def unreadable(path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Folder ``path`` cannot be listed within the block (mode 0; for root, whom modes do not
+    stop, os.listdir and os.scandir of it raise PermissionError as they would)."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0)
+        try:
+            yield path
+        finally:
+            path.chmod(mode)
+        return
+    for name in ("listdir", "scandir"):
+        real = getattr(os, name)
+
+        def refuse(target=".", _real=real):
+            if Path(target).resolve() == path.resolve():
+                raise PermissionError(13, "Permission denied", str(target))
+            return _real(target)
+        monkeypatch.setattr(os, name, refuse)
+    yield path
+
+
+# ------------------------------------------------------------------------------------------
+# the command line, in this process (refusals must come before any training: fast)
+# ------------------------------------------------------------------------------------------
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``magnet <argv>`` in this process: (exit status, stdout, stderr)."""
+    from magnet.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_cli_error(result: tuple[int, str, str], name: str) -> str:
+    """Exit status 2 and one ``error: …`` line on stderr naming ``name``; returns the line."""
+    code, out, err = result
+    lines = err.strip().splitlines()
+    assert code == 2, (code, err[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error:"), err[-2000:]
+    assert name in lines[0] and "Traceback" not in err, lines[0]
+    return lines[0]

@@ -27,7 +27,23 @@ if len(chosen) < 2:
     st.warning("Pick at least two checkpoints.")
     st.stop()
 
-ckpts = {n: state.guarded(state.light, found[n]) for n in chosen}
+
+def opened(loader, names: list[str]) -> dict:
+    """``loader`` of each checkpoint named; one that cannot be opened gets a one-line warning and
+    is left out, so one bad sibling never stops the page."""
+    out = {}
+    for n in names:
+        value = state.attempt(loader, found[n], what=f"checkpoint {n}", show=st.warning)
+        if value is not None:
+            out[n] = value
+    return out
+
+
+ckpts = opened(state.light, chosen)
+if len(ckpts) < 2:
+    st.warning("Fewer than two of the chosen checkpoints can be opened: nothing to compare.")
+    st.stop()
+chosen = list(ckpts)
 table = pd.DataFrame([analysis.metrics_row(n, c) for n, c in ckpts.items()])
 for column in ("switch_step", "best_epoch"):
     table[column] = table[column].astype("Int64")  # integers with a missing value, not 153.000000
@@ -44,20 +60,25 @@ st.plotly_chart(charts.entropy_overlay({n: (c.trace, c.switch, c.variant) for n,
 st.subheader("Utilization by role family")
 cols = st.columns(len(chosen))
 rows = {}
+with_experts = [n for n in chosen if ckpts[n].config.model.use_experts]
 for col, name in zip(cols, chosen):
-    if not ckpts[name].config.model.use_experts:
+    if name not in with_experts:
         col.info(f"{name}: behaviour-only, no experts.")
-        continue
-    util = utilization(state.guarded(state.routing_table, found[name]))
-    rows[name] = family_sums(util)[0].iloc[0]
+tables = opened(state.routing_table, with_experts)
+for name, routed in tables.items():
+    rows[name] = family_sums(utilization(routed))[0].iloc[0]
 if rows:
     frame = pd.DataFrame(rows).T
     st.plotly_chart(charts.family_bars(frame, "role", "Utilization by role family per checkpoint", "checkpoint"),
                     key="cmp_roles")
 
 st.subheader("Per-user rank differences")
+ranks = opened(state.held_out_ranks, chosen)
+if len(ranks) < 2:
+    st.info("Fewer than two of the chosen checkpoints can be ranked: no per-user comparison.")
+    st.stop()
+chosen = list(ranks)
 ref = st.selectbox("Reference checkpoint", chosen, key="cmp_ref")
-ranks = {n: state.guarded(state.held_out_ranks, found[n]) for n in chosen}
 per_user = pd.DataFrame({n: r.groupby("user")["rank"].mean() for n, r in ranks.items()})
 others = [n for n in chosen if n != ref]
 other = st.selectbox("Compared with", others, key="cmp_other")

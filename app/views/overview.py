@@ -21,7 +21,8 @@ c = st.columns(5)
 c[0].metric("Dataset", str(ds.get("name", "?")))
 c[1].metric("Variant", ckpt.variant)
 c[2].metric("Device", str(info.get("device_name") or info.get("device", "?")))
-c[3].metric("Training time (s)", f"{float(info.get('train_seconds', float('nan'))):.1f}")
+seconds = info.get("train_seconds")
+c[3].metric("Training time (s)", "—" if seconds is None else f"{seconds:.1f}")
 c[4].metric("Epochs (best)", f"{info.get('epochs_run', '?')} ({metrics.get('best_epoch', info.get('best_epoch', '?'))})")
 st.caption(f"{ds.get('n_users', '?')} users × {ds.get('n_items', '?')} items · "
            f"{ds.get('n_train', '?')} training / {ds.get('n_valid', '?')} valid / {ds.get('n_test', '?')} test "

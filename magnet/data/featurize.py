@@ -20,6 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from ..errors import DataError
+from ..fileio import optional_regular, read_json_file
 
 
 @runtime_checkable
@@ -275,9 +276,12 @@ class EfficientNetLiteImageFeaturizer:
 
 def _read_items(root: Path) -> pd.DataFrame:
     path = root / "items.csv"
-    if not path.is_file():
+    if not optional_regular(path, DataError):
         raise DataError("items.csv is needed to featurize (itemID and title columns)", path)
-    items = pd.read_csv(path)
+    try:
+        items = pd.read_csv(path, encoding="utf-8-sig")
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot parse items.csv ({str(exc).splitlines()[0][:100]})", path) from None
     for col in ("itemID", "title"):
         if col not in items.columns:
             raise DataError(f"missing column '{col}'", path)
@@ -320,13 +324,13 @@ def featurize_directory(root: str | Path, image_featurizer: Featurizer | None,
         written["image_feat.npy"] = tuple(feat.shape)
     meta_path = root / "features.json"
     old: dict = {}
-    if meta_path.is_file():
+    if optional_regular(meta_path, DataError):
         try:
-            loaded = json.loads(meta_path.read_text())
+            loaded = read_json_file(meta_path, DataError)
             old = loaded if isinstance(loaded, dict) else {}
-        except ValueError:
-            pass
-    synthetic = (root / "planted_truth.npz").is_file() or bool(old.get("synthetic", False))
+        except DataError:
+            pass  # rewritten below
+    synthetic = (root / "planted_truth.npz").is_file() or old.get("synthetic", False) is True
     meta = {**old, "synthetic": synthetic,  # other keys (a synthetic world's description) are kept
             "image_featurizer": getattr(image_featurizer, "name", None),
             "text_featurizer": getattr(text_featurizer, "name", None)}

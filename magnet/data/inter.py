@@ -2,12 +2,14 @@
 check that ids are contiguous. Every problem is a one-line :class:`DataError` naming the file."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..fileio import require_regular
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("userID", "itemID", "x_label")
 
@@ -18,26 +20,34 @@ def find_inter(root: Path) -> Path:
         raise DataError("dataset directory does not exist", root)
     if not root.is_dir():
         raise DataError("dataset path is not a directory", root)
-    inters = sorted(root.glob("*.inter"))
+    try:
+        names = os.listdir(root)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DataError(f"cannot read the dataset directory ({reason})", root) from None
+    inters = sorted(root / n for n in names if n.endswith(".inter") and not n.startswith("."))
     if not inters:
         raise DataError("no .inter file found in the dataset directory", root)
     if len(inters) > 1:
         raise DataError(f"found {len(inters)} .inter files ({', '.join(p.name for p in inters)}); "
                         "expected exactly one", root)
-    return inters[0]
+    return require_regular(inters[0], DataError)
 
 
 def read_inter(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read and type-check ``<name>.inter``: returns ``(user, item, x_label)`` int64 arrays."""
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
-        header = fh.readline().rstrip("\r\n").split("\t")
+    """Read and type-check ``<name>.inter``: returns ``(user, item, x_label)`` int64 arrays.
+    Only a regular file is opened (a FIFO or /dev/zero would block or never end); a UTF-8
+    byte-order mark before the header is allowed."""
+    require_regular(path, DataError)
+    with open(path, "r", encoding="utf-8-sig", errors="replace") as fh:
+        header = fh.readline(1 << 16).rstrip("\r\n").split("\t")
     header = [h.strip() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DataError(f"missing column(s) {', '.join(missing)} in header "
                         f"(expected tab-separated itemID userID rating timestamp x_label)", path)
     try:
-        df = pd.read_csv(path, sep="\t", usecols=list(REQUIRED_COLUMNS), engine="c")
+        df = pd.read_csv(path, sep="\t", usecols=list(REQUIRED_COLUMNS), engine="c", encoding="utf-8-sig")
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot parse the file ({str(exc).splitlines()[0][:120]})", path) from exc
     if len(df) == 0:

@@ -308,7 +308,7 @@ def test_corrupt_checkpoint_shows_one_line(tiny_checkpoints, monkeypatch, tmp_pa
     cfg = json.loads((root / "tiny" / "no_view_contrastive" / "config.json").read_text())
     cfg["format_version"] = 99
     (root / "tiny" / "no_view_contrastive" / "config.json").write_text(json.dumps(cfg))
-    cases = (("tiny/no_routing_reg", "views/overview.py", "corrupt JSON"),
+    cases = (("tiny/no_routing_reg", "views/overview.py", "not valid JSON"),
              ("tiny/fixed_switch", "views/case_studies.py", "safetensors"),
              ("tiny/no_view_contrastive", "views/routing.py", "format_version 99"))
     for name, page, words in cases:
@@ -316,6 +316,89 @@ def test_corrupt_checkpoint_shows_one_line(tiny_checkpoints, monkeypatch, tmp_pa
         errors = [e.value for e in at.error]
         assert any(words in e and "\n" not in e for e in errors), errors
         assert not at.exception
+
+
+def _edit(name: str, fn):
+    def mutate(d: Path) -> None:
+        data = json.loads((d / name).read_text())
+        fn(data)
+        (d / name).write_text(json.dumps(data))
+    return mutate
+
+
+def _nan_weights(d: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(d / "model.safetensors"))
+    state["encoder.embedding"][0, 0] = float("nan")
+    save_file(state, str(d / "model.safetensors"))
+
+
+SECRET = 0.7777  # a value only the file outside the root holds
+
+
+def _secret_link(d: Path) -> None:
+    """metrics.json becomes a link to a well-formed metrics file outside the checkpoint root."""
+    metrics = json.loads((d / "metrics.json").read_text())
+    for split in ("valid", "test"):
+        metrics[split] = {k: (SECRET if isinstance(v, float) else v) for k, v in metrics[split].items()}
+    secret = d.parents[2] / "secret.json"
+    secret.write_text(json.dumps(metrics))
+    (d / "metrics.json").unlink()
+    (d / "metrics.json").symlink_to(secret)
+
+
+MALFORMED = [
+    ("metrics-list", lambda d: (d / "metrics.json").write_text("[1, 2]"), "views/overview.py", "metrics.json"),
+    ("metrics-string", _edit("metrics.json", lambda m: m["test"].__setitem__("recall@20", "high")),
+     "views/overview.py", "metrics.json"),
+    ("switch-list", lambda d: (d / "switch.json").write_text("[]"), "views/routing.py", "switch.json"),
+    ("switch-types", _edit("switch.json", lambda w: w.update(step="12", reason=3)), "views/routing.py",
+     "switch.json"),
+    ("trace-columns", lambda d: (d / "trace.csv").write_text("a,b\n1,2\n"), "views/routing.py", "trace.csv"),
+    ("projection-no-items", lambda d: np.savez(d / "projection.npz", user_xy=np.zeros((150, 2))),
+     "views/embedding.py", "projection.npz"),
+    ("nan-weights", _nan_weights, "views/case_studies.py", "model.safetensors"),
+    ("seconds-fast", _edit("config.json", lambda c: c.__setitem__("train_seconds", "fast")), "views/overview.py",
+     "config.json"),
+    ("secret-link", _secret_link, "views/overview.py", "metrics.json"),
+]
+
+
+@pytest.fixture
+def malformed_root(tiny_checkpoints, tmp_path) -> Path:
+    """The tiny checkpoints plus one broken copy of tiny/full per MALFORMED case (tiny/<case>)."""
+    root = tmp_path / "root"
+    shutil.copytree(tiny_checkpoints / "tiny", root / "tiny")
+    for name, corrupt, _, _ in MALFORMED:
+        shutil.copytree(root / "tiny" / "full", root / "tiny" / name)
+        corrupt(root / "tiny" / name)
+    return root
+
+
+def test_malformed_checkpoints_show_one_line_and_the_rest_works(malformed_root, monkeypatch):
+    for name, _, page, file in MALFORMED:
+        at = open_app(monkeypatch, malformed_root, {"ckpt": f"tiny/{name}"}, page=page)
+        errors = [e.value for e in at.error]
+        assert any(file in e and "\n" not in e for e in errors), (name, errors)
+        assert not any(str(SECRET) in m.value for m in at.metric), "content outside the root was shown"
+        at.selectbox(key="ckpt").set_value(CKPT).run()  # another checkpoint on the same page works
+        assert not at.exception and not at.error, (name, [e.value for e in at.error])
+    at = open_app(monkeypatch, malformed_root, {"ckpt": "tiny/nan-weights"})  # its light pages still open
+    assert metric(at, "Variant") == "full"
+
+
+def test_compare_leaves_out_a_bad_sibling(malformed_root, monkeypatch):
+    at = open_app(monkeypatch, malformed_root, {"ckpt": CKPT}, page="views/compare.py")
+    at.multiselect(key="cmp_set").set_value([CKPT, "tiny/metrics-list", "tiny/nan-weights",
+                                             "tiny/behaviour_only"]).run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any("tiny/metrics-list" in w and "metrics.json" in w for w in warnings), warnings
+    assert any("tiny/nan-weights" in w and "model.safetensors" in w for w in warnings), warnings
+    frame = [d for d in at.dataframe if "checkpoint" in d.value.columns][0].value
+    assert list(frame["checkpoint"]) == [CKPT, "tiny/nan-weights", "tiny/behaviour_only"]  # light files fine
+    assert any(t.startswith("Per-user change") for t in titles(at))
 
 
 def test_empty_root_shows_a_message(tmp_path, monkeypatch):

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import io
 import pickle
+import resource
+import shutil
+import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
-from magnet.checkpoint import REQUIRED_FILES, load_checkpoint
+from magnet.checkpoint import (REQUIRED_FILES, check_replaceable, foreign_entries, load_checkpoint,
+                               load_model_weights, read_info, run_config)
 from magnet.errors import CheckpointError
 from tests.hostile import (Evil, assert_one_line, assert_refused, cfg, copy_ckpt, drop_tensor, edit_json,
-                           garbage, rename_tensor, snapshot, truncate)
+                           garbage, link_to, make_fifo, npz_bytes, rename_tensor, snapshot, truncate)
 
 # --------------------------------------------------------------------------------------------
 # safe loading: nothing is ever unpickled
@@ -98,6 +103,26 @@ def _missing(name: str) -> Callable[[Path], None]:
     return lambda d: (d / name).unlink()
 
 
+def _set(name: str, fn: Callable[[dict], None]) -> Callable[[Path], None]:
+    return lambda d: edit_json(d / name, fn)
+
+
+def _nan_weights(d: Path) -> None:
+    state = load_file(str(d / "model.safetensors"))
+    state["encoder.embedding"][3, 1] = float("nan")
+    save_file(state, str(d / "model.safetensors"))
+
+
+def _outside_link(name: str) -> Callable[[Path], None]:
+    """``name`` becomes a link to a copy of itself outside the checkpoint directory (the content
+    is valid: only where it lies is wrong)."""
+    def mutate(d: Path) -> None:
+        outside = d.parent.parent / f"outside-{name}"
+        shutil.copy(d / name, outside)
+        link_to(d / name, outside)
+    return mutate
+
+
 CKPT_CASES: list = [
     *[pytest.param(_missing(n), n, id=f"missing-{n}") for n in REQUIRED_FILES],
     pytest.param(lambda d: truncate(d / "model.safetensors"), "model.safetensors", id="safetensors-half"),
@@ -138,7 +163,7 @@ CKPT_CASES: list = [
     pytest.param(cfg(lambda c: c["run"]["model"].__setitem__("embedding_dim", 32)), "model.safetensors",
                  id="config-embedding-dim-changed"),
     pytest.param(cfg(lambda c: c["dataset"].__setitem__("n_items", c["dataset"]["n_items"] + 1)),
-                 "model.safetensors", id="config-n-items-changed"),
+                 "config.json", id="config-n-items-changed"),  # projection.npz disagrees with it
     pytest.param(cfg(lambda c: c["dataset"].__setitem__("image_dim", 7)), "model.safetensors",
                  id="config-image-dim-changed"),
     pytest.param(rename_tensor, "model.safetensors", id="safetensors-renamed-tensor"),
@@ -169,6 +194,56 @@ CKPT_CASES: list = [
                  id="config-embedding-dim-negative"),
     pytest.param(cfg(lambda c: c["run"].__setitem__("variant", "bogus")), "config.json",
                  id="config-unknown-variant"),
+    # issue 18: every file through one typed reader (the dashboard's pages get typed values)
+    pytest.param(lambda d: (d / "metrics.json").write_text("[0.1, 0.2]"), "metrics.json", id="metrics-a-list"),
+    pytest.param(_set("metrics.json", lambda m: m["test"].__setitem__("recall@20", "high")), "metrics.json",
+                 id="metrics-string-metric"),
+    pytest.param(_set("metrics.json", lambda m: m["test"]["buckets"].__setitem__("tail", [1])), "metrics.json",
+                 id="metrics-bucket-a-list"),
+    pytest.param(_set("metrics.json", lambda m: m.pop("test")), "metrics.json", id="metrics-no-test"),
+    pytest.param(_set("metrics.json", lambda m: m.__setitem__("popularity", "none")), "metrics.json",
+                 id="metrics-popularity-a-string"),
+    pytest.param(_set("metrics.json", lambda m: m.__setitem__("history", {"a": 1})), "metrics.json",
+                 id="metrics-history-not-a-list"),
+    pytest.param(lambda d: (d / "switch.json").write_text("[3, 1]"), "switch.json", id="switch-a-list"),
+    pytest.param(_set("switch.json", lambda w: w.__setitem__("step", "12")), "switch.json",
+                 id="switch-step-a-string"),
+    pytest.param(_set("switch.json", lambda w: w.__setitem__("step", -4)), "switch.json", id="switch-step-negative"),
+    pytest.param(_set("switch.json", lambda w: w.__setitem__("reason", 7)), "switch.json", id="switch-reason-wrong"),
+    pytest.param(lambda d: (d / "trace.csv").write_text("a,b\n1,2\n"), "trace.csv", id="trace-other-columns"),
+    pytest.param(lambda d: (d / "trace.csv").write_text("step,H,H_ema,tau,k,loss\n0,x,0,1,3,0.5\n"),
+                 "trace.csv", id="trace-text-in-H"),
+    pytest.param(lambda d: np.savez(d / "projection.npz", user_xy=np.zeros((150, 2))), "projection.npz",
+                 id="projection-without-item-xy"),
+    pytest.param(lambda d: np.savez(d / "projection.npz", item_xy=np.full((80, 2), np.nan),
+                                    user_xy=np.zeros((150, 2))), "projection.npz", id="projection-nan"),
+    pytest.param(lambda d: np.savez(d / "projection.npz", item_xy=np.zeros(80), user_xy=np.zeros((150, 2))),
+                 "projection.npz", id="projection-1d"),
+    pytest.param(cfg(lambda c: c.__setitem__("train_seconds", "fast")), "config.json", id="config-train-seconds-text"),
+    pytest.param(cfg(lambda c: c.__setitem__("format_version", "1")), "config.json", id="config-format-version-text"),
+    pytest.param(cfg(lambda c: c["dataset"].__setitem__("image_dim", "240")), "config.json",
+                 id="config-image-dim-text"),
+    pytest.param(cfg(lambda c: c["dataset"].__setitem__("n_users", -150)), "config.json", id="config-n-users-negative"),
+    pytest.param(cfg(lambda c: c["run"]["train"].__setitem__("topks", [20, 500])), "config.json",
+                 id="config-topk-beyond-items"),
+    pytest.param(cfg(lambda c: c["run"]["routing"].__setitem__("h_star", 3.0)), "config.json",
+                 id="config-h-star-beyond-1"),
+    pytest.param(cfg(lambda c: c["run"]["train"].__setitem__("lr", float("nan"))), "config.json",
+                 id="config-lr-nan"),
+    pytest.param(lambda d: (d / "config.json").write_text("[" * 100_000), "config.json", id="config-deeply-nested"),
+    pytest.param(_nan_weights, "model.safetensors", id="weights-nan"),
+    pytest.param(lambda d: (d / "planted_truth.npz").write_bytes(npz_bytes(reliance=np.ones((3, 3)))),
+                 "planted_truth.npz", id="planted-reliance-wrong-shape"),
+    # special files are never opened; links leading out of the checkpoint are refused
+    pytest.param(lambda d: make_fifo(d / "config.json"), "config.json", id="config-fifo"),
+    pytest.param(lambda d: make_fifo(d / "metrics.json"), "metrics.json", id="metrics-fifo"),
+    pytest.param(lambda d: link_to(d / "trace.csv", "/dev/zero"), "trace.csv", id="trace-dev-zero"),
+    pytest.param(lambda d: make_fifo(d / "model.safetensors"), "model.safetensors", id="weights-fifo"),
+    pytest.param(lambda d: link_to(d / "projection.npz", "/dev/urandom"), "projection.npz",
+                 id="projection-dev-urandom"),
+    pytest.param(_outside_link("metrics.json"), "metrics.json", id="metrics-link-out"),
+    pytest.param(_outside_link("config.json"), "config.json", id="config-link-out"),
+    pytest.param(_outside_link("model.safetensors"), "model.safetensors", id="weights-link-out"),
 ]
 
 
@@ -204,3 +279,73 @@ def test_checkpoint_for_another_dataset(tiny_checkpoints, tmp_path) -> None:
     assert_one_line(info.value, "config.json")
     assert "another dataset" in str(info.value)
     assert snapshot(tmp_path) == before
+
+
+# --------------------------------------------------------------------------------------------
+# issue 18: said as it is; sizes checked against the weights' header before any allocation
+# --------------------------------------------------------------------------------------------
+
+def test_format_version_as_text_is_said_so(tiny_checkpoints, tmp_path) -> None:
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    edit_json(d / "config.json", lambda c: c.__setitem__("format_version", "1"))
+    with pytest.raises(CheckpointError) as info:
+        read_info(d)
+    assert "must be an integer" in str(info.value) and "this version reads" not in str(info.value)
+
+
+@pytest.mark.parametrize("n_users", [20_000_000, 2 ** 31 - 1])
+def test_claimed_sizes_are_checked_before_allocating(tiny_checkpoints, tmp_path, n_users) -> None:
+    """config.json claiming millions of users: refused against the safetensors header, with no
+    allocation sized by the claim (the full table would be n_users x 64 floats, >= 5 GB)."""
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    edit_json(d / "config.json", lambda c: c["dataset"].__setitem__("n_users", n_users))
+    info = read_info(d)
+    config = run_config(info, d / "config.json")
+    peak, began = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    with pytest.raises(CheckpointError) as info_:
+        load_model_weights(d, info, config)
+    assert_one_line(info_.value, "model.safetensors")
+    assert "encoder.embedding" in str(info_.value)
+    assert time.perf_counter() - began < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 1_000_000  # KiB: under 1 GB more
+    with pytest.raises(CheckpointError, match="projection.npz"):  # the light loader refuses it too
+        load_checkpoint(d, load_model=False)
+
+
+def test_own_checkpoints_are_recognised(tiny_checkpoints, tmp_path) -> None:
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    assert foreign_entries(d) == []
+    check_replaceable(d)
+    (d / "notes.txt").write_text("mine")
+    assert foreign_entries(d) == ["notes.txt"]
+    with pytest.raises(CheckpointError, match="also holds notes.txt"):
+        check_replaceable(d)
+    check_replaceable(d, overwrite=True)
+    assert foreign_entries(tmp_path / "tiny") is None  # a folder of checkpoints is not one
+    (tmp_path / "file").write_text("x")
+    for overwrite in (False, True):  # a file is never replaced
+        with pytest.raises(CheckpointError, match="not a directory"):
+            check_replaceable(tmp_path / "file", overwrite)
+
+
+def test_unreadable_folders_are_skipped_when_listing(tmp_path, monkeypatch) -> None:
+    from magnet.checkpoint import find_checkpoints
+    from tests.hostile import unreadable
+
+    for name in ("a/ck", "b/ck"):
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "config.json").write_text("{}")
+    with unreadable(tmp_path / "b", monkeypatch):
+        assert find_checkpoints(tmp_path) == [tmp_path / "a" / "ck"]
+
+
+@pytest.mark.parametrize("where", [{"relative_path": "da\x00ta", "path": None}, {"relative_path": None, "path": ""}])
+def test_unusable_dataset_paths_are_one_line(tiny_checkpoints, tmp_path, where) -> None:
+    from magnet.restore import evaluate_checkpoint
+
+    d = copy_ckpt(tiny_checkpoints, tmp_path)
+    edit_json(d / "config.json", lambda c: c["dataset"].update(spec="somewhere", **where))
+    with pytest.raises(CheckpointError) as info:
+        evaluate_checkpoint(d)
+    assert_one_line(info.value, "config.json")
+    assert "dataset was not found" in str(info.value)

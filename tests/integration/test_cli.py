@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from magnet.pipeline import make_config
-from tests.hostile import (REPO, copy_ckpt, data_line, edit_json, make_dataset, set_feature, snapshot,
-                           truncate, with_value)
+from tests.hostile import (REPO, copy_ckpt, data_line, edit_json, link_to, make_dataset, make_fifo, set_feature,
+                           snapshot, truncate, with_value)
 
 pytestmark = pytest.mark.slow  # runs the CLI in subprocesses
 
@@ -115,3 +115,42 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, args, phrase):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and phrase in lines[0], run.stderr
     assert not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# issue 18 in real processes: nothing hangs, nothing is lost
+# --------------------------------------------------------------------------------------------
+def _foreign_out(tmp: Path) -> list[str]:
+    (tmp / "x" / "keep").mkdir(parents=True)
+    (tmp / "x" / "keep" / "a").write_text("1")
+    return ["train", "--data", "synthetic:tiny", "--out", "x"]
+
+
+def _fifo_inter(tmp: Path) -> list[str]:
+    root = make_dataset(tmp / "toy")
+    make_fifo(root / "toy.inter")
+    return ["train", "--data", "toy", "--out", "ck"]
+
+
+def _dev_zero_features(tmp: Path) -> list[str]:
+    root = make_dataset(tmp / "toy")
+    link_to(root / "image_feat.npy", "/dev/zero")
+    return ["train", "--data", "toy", "--out", "ck"]
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    pytest.param(_foreign_out, "not a MAGNET checkpoint", id="foreign-out"),
+    pytest.param(lambda tmp: ["train", "--data", "synthetic:tiny", "--out", "."], "working directory", id="out-dot"),
+    pytest.param(_fifo_inter, "FIFO", id="fifo-inter"),
+    pytest.param(_dev_zero_features, "device", id="dev-zero-features"),
+])
+def test_cli_refuses_at_once_in_a_real_process(tmp_path, make, needle) -> None:
+    argv = make(tmp_path)
+    before = snapshot(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MAGNET_CACHE": str(tmp_path / ".cache")}
+    proc = subprocess.run([sys.executable, "-m", "magnet", *argv, "--epochs", "1", "--quiet", "--projection", "pca"],
+                          cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], proc.stderr[-2000:]
+    assert snapshot(tmp_path) == before, "files changed (or a hidden snapshot appeared)"

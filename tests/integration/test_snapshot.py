@@ -79,3 +79,86 @@ def test_killed_run_resumes_to_the_same_result(setup, sig):
     assert not snap.exists(), "the snapshot is removed once the checkpoint is written"
     trace, ref_trace = (p / "trace.csv" for p in (out, reference))
     assert trace.read_text() == ref_trace.read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# a malformed snapshot is one line naming it (issue 18, class 3), never a traceback
+# --------------------------------------------------------------------------------------------
+from magnet.errors import CheckpointError  # noqa: E402
+from tests.hostile import assert_one_line, make_fifo, truncate  # noqa: E402
+from tests.integration.test_trainer import tiny_trainer  # noqa: E402
+
+
+def _state(fn):
+    def mutate(snap: Path) -> None:
+        meta = json.loads((snap / "state.json").read_text())
+        fn(meta)
+        (snap / "state.json").write_text(json.dumps(meta))
+    return mutate
+
+
+def _tensors(fn):
+    def mutate(snap: Path) -> None:
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(str(snap / "tensors.safetensors"))
+        fn(tensors)
+        save_file(tensors, str(snap / "tensors.safetensors"))
+    return mutate
+
+
+def _nan_embedding(t) -> None:
+    t["model.encoder.embedding"][0, 0] = float("nan")
+
+
+def _shrink_moment(t) -> None:
+    key = next(k for k in t if k.endswith(".exp_avg"))
+    t[key] = t[key].flatten()[:3].clone()
+
+
+SNAPSHOT_CASES = [
+    pytest.param(lambda s: (s / "state.json").write_text("[]"), id="state-a-list"),
+    pytest.param(lambda s: (s / "state.json").write_text("{"), id="state-not-json"),
+    pytest.param(lambda s: make_fifo(s / "state.json"), id="state-fifo"),
+    pytest.param(_state(lambda m: m.pop("fingerprint")), id="no-fingerprint"),
+    pytest.param(_state(lambda m: m.__setitem__("loop", [1])), id="loop-a-list"),
+    pytest.param(_state(lambda m: m["loop"].__setitem__("epoch", "2")), id="loop-epoch-text"),
+    pytest.param(_state(lambda m: m["loop"].__setitem__("extra", 1)), id="loop-extra-field"),
+    pytest.param(_state(lambda m: m["loop"].__setitem__("best_score", float("nan"))), id="loop-nan-score"),
+    pytest.param(_state(lambda m: m["controller"].__setitem__("step", "x")), id="controller-step-text"),
+    pytest.param(_state(lambda m: m["controller"].pop("h_ema")), id="controller-no-ema"),
+    pytest.param(_state(lambda m: m["controller"].__setitem__("switch", {"step": "a"})), id="controller-bad-switch"),
+    pytest.param(_state(lambda m: m.__setitem__("param_groups", [])), id="no-param-groups"),
+    pytest.param(lambda s: truncate(s / "tensors.safetensors"), id="tensors-truncated"),
+    pytest.param(_tensors(_nan_embedding), id="tensors-nan-weights"),
+    pytest.param(_tensors(_shrink_moment), id="tensors-adam-moment-shape"),
+    pytest.param(_tensors(lambda t: t.pop("rng.generator")), id="tensors-no-generator-state"),
+]
+
+
+@pytest.fixture(scope="module")
+def one_epoch_snapshot(tmp_path_factory) -> Path:
+    snap = tmp_path_factory.mktemp("snap") / ".ck.snapshot"
+    tiny_trainer("full", epochs=2).fit(snapshot=snap)  # the same config as the resumes below
+    return snap
+
+
+@pytest.mark.parametrize("corrupt", SNAPSHOT_CASES)
+def test_malformed_snapshot_is_one_line(one_epoch_snapshot, tmp_path, corrupt):
+    import shutil
+
+    snap = tmp_path / ".ck.snapshot"
+    shutil.copytree(one_epoch_snapshot, snap)
+    corrupt(snap)
+    with pytest.raises(CheckpointError) as info:
+        tiny_trainer("full", epochs=2).fit(snapshot=snap, resume=True)
+    assert_one_line(info.value, ".ck.snapshot")
+
+
+def test_an_intact_snapshot_resumes(one_epoch_snapshot, tmp_path):
+    """Control: the copy resumes when uncorrupted, so each failure above is its corruption's."""
+    import shutil
+
+    shutil.copytree(one_epoch_snapshot, tmp_path / ".ck.snapshot")
+    state = tiny_trainer("full", epochs=2).fit(snapshot=tmp_path / ".ck.snapshot", resume=True)
+    assert state.epochs_run == 2

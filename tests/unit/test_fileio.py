@@ -67,3 +67,76 @@ def test_write_atomic_dir_success_replaces_wholly(tmp_path) -> None:
     write_atomic_dir(target, lambda tmp: (tmp / "only.txt").write_text("2"))
     assert sorted(snapshot(target)) == ["only.txt"]
     assert sorted(p.name for p in target.parent.iterdir()) == ["ckpt"]
+
+
+def test_write_atomic_dir_never_replaces_a_file(tmp_path) -> None:
+    """A file at the target is the user's: it is neither moved aside nor replaced."""
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    with pytest.raises(NotADirectoryError):
+        write_atomic_dir(target, lambda tmp: (tmp / "x").write_text("x"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"] and target.read_text() == "mine"
+
+
+# --------------------------------------------------------------------------------------------
+# safe reading: only regular files, JSON with one-line errors
+# --------------------------------------------------------------------------------------------
+from magnet.errors import DataError  # noqa: E402
+from magnet.fileio import optional_regular, read_json_file, require_regular, writable_dir  # noqa: E402
+from tests.hostile import assert_one_line, link_to, make_fifo, read_only  # noqa: E402
+
+
+@pytest.mark.parametrize(("make", "kind"), [
+    pytest.param(make_fifo, "a FIFO", id="fifo"),
+    pytest.param(lambda p: link_to(p, "/dev/zero"), "a device", id="dev-zero"),
+    pytest.param(lambda p: link_to(p, "/dev/urandom"), "a device", id="dev-urandom"),
+    pytest.param(lambda p: p.mkdir(), "a directory", id="directory"),
+])
+def test_special_files_are_never_opened(tmp_path, make, kind) -> None:
+    path = make(tmp_path / "x.json") or tmp_path / "x.json"
+    for read in (lambda: require_regular(path, DataError), lambda: optional_regular(path, DataError),
+                 lambda: read_json_file(path, DataError)):
+        with pytest.raises(DataError) as info:
+            read()
+        assert_one_line(info.value, "x.json")
+        assert kind in str(info.value)
+
+
+def test_optional_regular(tmp_path) -> None:
+    assert optional_regular(tmp_path / "absent", DataError) is False
+    (tmp_path / "f").write_text("x")
+    assert optional_regular(tmp_path / "f", DataError) is True
+    link_to(tmp_path / "dangling", tmp_path / "nowhere")
+    with pytest.raises(DataError, match="dangling"):
+        optional_regular(tmp_path / "dangling", DataError)
+
+
+@pytest.mark.parametrize(("content", "phrase"), [
+    (b'{"a": 1', "not valid JSON"),
+    (b"\xff\xfe\x00garbage", "not a UTF-8 text file"),
+    (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+    (b"1" * 5000, "not valid JSON"),
+])
+def test_read_json_errors_are_one_line(tmp_path, content, phrase) -> None:
+    path = tmp_path / "f.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        read_json_file(path, DataError)
+    assert_one_line(info.value, "f.json")
+    assert phrase in str(info.value)
+
+
+def test_read_json_size_limit_and_bom(tmp_path) -> None:
+    path = tmp_path / "f.json"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"a": [1, 2]}')
+    assert read_json_file(path, DataError) == {"a": [1, 2]}
+    with pytest.raises(DataError, match="too large"):
+        read_json_file(path, DataError, max_bytes=4)
+
+
+def test_writable_dir_is_tried(tmp_path) -> None:
+    assert writable_dir(tmp_path) is None
+    with read_only(tmp_path):
+        assert writable_dir(tmp_path) is not None
+    assert writable_dir(tmp_path / "absent") is not None
+    assert list(tmp_path.iterdir()) == [], "the probe left a file behind"

@@ -11,8 +11,8 @@ import pytest
 from magnet.data import Dataset, load_dataset, load_mmrec
 from magnet.errors import DataError
 from tests.hostile import (HEADER, N_ITEMS, N_USERS, Evil, assert_one_line, assert_refused, base_rows,
-                           data_line, garbage, make_dataset, npz_bytes, rows_with, set_feature, truncate,
-                           with_value, write_inter)
+                           data_line, garbage, link_to, make_dataset, make_fifo, npz_bytes, rows_with,
+                           set_feature, truncate, unreadable, with_value, write_inter)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 ML100K = SHARED / "ml100k"
@@ -144,7 +144,7 @@ def test_non_2d_and_unreadable_features(tmp_path: Path) -> None:
     root = _write(tmp_path / "b", _rows())
     (root / "text_feat.npy").write_bytes(b"not a numpy file")
     msg = _error(root)
-    assert "text_feat.npy" in msg and "unreadable" in msg
+    assert "text_feat.npy" in msg and "not a .npy file" in msg and "pickle" not in msg
 
 
 def test_empty_test_split(tmp_path: Path) -> None:
@@ -267,6 +267,26 @@ DATA_CASES: list = [
                  id="planted-truncated-zip"),
     # a huge id must be refused before any allocation sized by it
     pytest.param(data_line(3, f"{10 ** 15}\t0\t5\t1\t0"), "toy.inter", id="huge-item-id"),
+    # special files are never opened: a FIFO blocks its reader, /dev/zero never ends
+    pytest.param(lambda d: make_fifo(d / "toy.inter"), "toy.inter", id="inter-fifo"),
+    pytest.param(lambda d: link_to(d / "toy.inter", "/dev/zero"), "toy.inter", id="inter-dev-zero"),
+    pytest.param(lambda d: [(d / "toy.inter").unlink(), (d / "toy.inter").mkdir()], "toy.inter",
+                 id="inter-is-a-directory"),
+    pytest.param(lambda d: make_fifo(d / "image_feat.npy"), "image_feat.npy", id="feature-fifo"),
+    pytest.param(lambda d: link_to(d / "text_feat.npy", "/dev/zero"), "text_feat.npy", id="feature-dev-zero"),
+    pytest.param(lambda d: make_fifo(d / "items.csv"), "items.csv", id="items-csv-fifo"),
+    pytest.param(lambda d: link_to(d / "features.json", "/dev/zero"), "features.json", id="features-json-dev-zero"),
+    pytest.param(lambda d: make_fifo(d / "planted_truth.npz"), "planted_truth.npz", id="planted-fifo"),
+    pytest.param(lambda d: link_to(d / "items.csv", d / "nowhere.csv"), "items.csv", id="items-csv-dangling-link"),
+    # careless content, said as it is
+    pytest.param(lambda d: (d / "features.json").write_text("[1, 2]"), "features.json", id="features-json-list"),
+    pytest.param(lambda d: (d / "features.json").write_text('{"synthetic": "yes"}'), "features.json",
+                 id="features-json-synthetic-string"),
+    pytest.param(lambda d: (d / "features.json").write_text("[" * 100_000), "features.json",
+                 id="features-json-deeply-nested"),
+    pytest.param(set_feature("image_feat.npy", lambda a: a[:, :0]), "image_feat.npy", id="feature-zero-width"),
+    pytest.param(lambda d: (d / "planted_truth.npz").write_bytes(npz_bytes(reliance=np.ones((2, 3)))),
+                 "planted_truth.npz", id="planted-reliance-wrong-shape"),
 ]
 
 
@@ -324,3 +344,80 @@ def test_dataset_path_problems(tmp_path) -> None:
     with pytest.raises(DataError) as info:
         load_mmrec(tmp_path / "afile.inter")
     assert_one_line(info.value, "afile.inter")
+
+
+# ------------------------------------------------------------------------------------------
+# misleading or silent before (issue 18, class 6): each said as it is
+# ------------------------------------------------------------------------------------------
+BOM = "\ufeff"
+
+
+def test_bom_headers_read(tmp_path) -> None:
+    """A UTF-8 byte-order mark (Excel's CSV export) before the header is not part of a column name."""
+    root = make_dataset(tmp_path / "toy")
+    write_inter(root / "toy.inter", base_rows(), header=BOM + HEADER)
+    (root / "items.csv").write_text(BOM + "itemID,title\n" + "".join(f"{i},thing {i}\n" for i in range(N_ITEMS)),
+                                    encoding="utf-8")
+    data = load_mmrec(root)
+    assert (data.n_users, data.n_items) == (N_USERS, N_ITEMS) and data.item_title(3) == "thing 3"
+
+
+def _npy_claiming(shape: tuple[int, ...]) -> bytes:
+    """A .npy header announcing ``shape`` float32, followed by 120 bytes of data."""
+    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}".encode()
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(120)
+
+
+@pytest.mark.parametrize(("content", "said", "not_said"), [
+    (_npy_claiming((N_ITEMS, 10 ** 10)), "header announces shape", "pickle"),
+    (_npy_claiming((10 ** 12, 6)), "header announces shape", "pickle"),
+    (garbage(600, 9), "no NumPy header", "pickle"),
+    (npz_bytes(a=np.ones((N_ITEMS, 2))), ".npz archive", "pickle"),
+    (pickle.dumps([1, 2]), "pickle", "NumPy header"),
+    (b"", "empty file", "pickle"),
+])
+def test_feature_file_kinds_are_named(tmp_path, content, said, not_said) -> None:
+    root = make_dataset(tmp_path / "toy")
+    (root / "image_feat.npy").write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_mmrec(root)
+    assert_one_line(info.value, "image_feat.npy")
+    assert said in str(info.value) and not_said not in str(info.value)
+
+
+def test_features_json_holding_a_list_is_said_so(tmp_path) -> None:
+    root = make_dataset(tmp_path / "toy")
+    (root / "features.json").write_text('["synthetic"]')
+    msg = _error(root)
+    assert "expected a JSON object" in msg and "not valid JSON" not in msg
+
+
+def test_unreadable_directory_is_said_so(tmp_path, monkeypatch) -> None:
+    root = make_dataset(tmp_path / "toy")
+    with unreadable(root, monkeypatch):
+        msg = _error(root)
+    assert "cannot read the dataset directory" in msg and "no .inter" not in msg
+
+
+def test_dropped_rows_are_counted(tmp_path) -> None:
+    rows = base_rows() + [(0, N_USERS, 1), (1, N_USERS, 2), (2, N_USERS, 2)]  # a user without training rows
+    root = make_dataset(tmp_path / "toy")
+    write_inter(root / "toy.inter", rows)
+    data = load_mmrec(root)
+    assert data.dropped == {"valid": 1, "test": 2}
+    assert data.notes() == [f"{data.root}: dropped 1 valid and 2 test rows of users without training rows"]
+    assert load_mmrec(make_dataset(tmp_path / "clean")).notes() == []
+
+
+def test_images_are_confined_to_the_dataset(tmp_path) -> None:
+    root = make_dataset(tmp_path / "toy")
+    (root / "images").mkdir()
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG secret")
+    link_to(root / "images" / "0.png", secret)
+    (root / "images" / "1.png").write_bytes(b"\x89PNG")
+    make_fifo(root / "images" / "2.png")
+    data = load_mmrec(root)
+    assert data.image_path(0) is None and data.image_path(2) is None
+    assert data.image_path(1) == root / "images" / "1.png"

@@ -31,7 +31,7 @@ import pandas as pd
 
 from .config import RunConfig, apply_variant, validate_config
 from .data import DEFAULT_CACHE, Dataset, load_dataset
-from .errors import ConfigError, MagnetError
+from .errors import ConfigError, MagnetError, TrainingError
 from .fileio import frame_markdown, write_text_atomic
 from .pipeline import make_config
 from .restore import needs_features
@@ -378,8 +378,11 @@ def run_study(data_spec: str, out_dir: str | Path, trials: int = 20, budget_minu
         study = open_study(storage, study_name, study_identity(base, data, space), base.train.seed, settings)
         log(f"study {study_name} in {storage}: {len(study.trials)} earlier trial(s); "
             f"up to {settings.trials} more within {settings.budget_minutes:g} min")
+        # A diverging trial (a TrainingError: its loss went non-finite) is recorded as failed,
+        # and the study goes on with the next one.
         study.optimize(make_objective(base, data, space), n_trials=settings.trials,
-                       timeout=settings.budget_minutes * 60.0, callbacks=[after_trial], gc_after_trial=True)
+                       timeout=settings.budget_minutes * 60.0, callbacks=[after_trial], gc_after_trial=True,
+                       catch=(TrainingError,))
     finally:
         optuna.logging.set_verbosity(verbosity)
     return write_outputs(study, out_dir, space, metric)

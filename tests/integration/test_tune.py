@@ -198,3 +198,18 @@ def test_pruned_trial_is_recorded() -> None:
     assert trial.user_attrs["epochs_run"] == 1 and trial.user_attrs["best_epoch"] == 1
     table = trials_table(study, SEARCH_SPACE, "recall@20")
     assert table.loc[0, "state"] == "PRUNED" and table.loc[0, "epochs_run"] == 1
+
+
+def test_a_diverging_trial_is_recorded_as_failed_and_the_study_goes_on(tmp_path, monkeypatch) -> None:
+    import magnet.tune as tune
+    from magnet.errors import TrainingError
+
+    class Diverging(Trainer):
+        def fit(self, *args, **kwargs):
+            raise TrainingError("train.lr: the loss became NaN at step 3")
+
+    monkeypatch.setattr(tune, "Trainer", Diverging)
+    result = tune.run_study("synthetic:tiny", tmp_path / "study", trials=2, budget_minutes=5.0,
+                            base_config=RunConfig.from_dict(TINY_BASE), device="cpu", seed=3)
+    assert result.counts["fail"] == 2 and result.best_config is None
+    assert set(pd.read_csv(tmp_path / "study" / "trials.csv")["state"]) == {"FAIL"}

@@ -1,13 +1,10 @@
 """2-D maps of user and item embeddings, computed once when a checkpoint is exported."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import numpy as np
-import torch
 
 from .errors import ConfigError
+from .threads import torch_thread_budget
 
 METHODS: tuple[str, ...] = ("umap", "pca")
 
@@ -36,28 +33,6 @@ def project_2d(x: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray
                         random_state=seed)
     with torch_thread_budget():
         return reducer.fit_transform(x).astype(np.float32)
-
-
-@contextmanager
-def torch_thread_budget() -> Iterator[int]:
-    """Run numba-parallel code (UMAP) within torch's thread count, and give torch its count back.
-
-    numba's OpenMP threading layer shares libgomp with torch and sets the process-wide OpenMP
-    thread count to every core when it starts, so after a UMAP projection torch silently ran
-    with all cores whatever the user had set (OMP_NUM_THREADS=1 became 2 here): oversubscribed
-    when several runs share a machine, which made every ablation variant after the first up to
-    8× slower. Yields the count kept."""
-    threads = torch.get_num_threads()
-    try:
-        import numba
-
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    except ImportError:  # pragma: no cover - numba comes with umap-learn
-        pass
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(threads)
 
 
 def project_nodes(x: np.ndarray, n_users: int, method: str = "umap", seed: int = 0

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..threads import torch_thread_budget
 from ..vocab import N_EXPERTS
 
 #: Users and items per tile on CPU (measured on 2 cores; see docs/BENCHMARKS.md): small enough
@@ -112,6 +113,12 @@ class CatalogueScorer:
         kernel = None
         if hu.device.type == "cpu" and hu.dtype == torch.float32 and hu.shape[0] >= COMPILED_MIN_USERS:
             kernel = _topk_kernel(self.kernel_name, self.k)
+        with torch_thread_budget():  # numba's kernel threads = torch's
+            self._fill(out, rows, hu, kernel)
+        return out
+
+    def _fill(self, out: torch.Tensor, rows: torch.Tensor, hu: torch.Tensor, kernel: Callable | None) -> None:
+        """Write the scores of the user rows ``rows`` (channels ``hu``) into ``out`` [B, I]."""
         step = self.tile_users if kernel is None else max(self.tile_users, KERNEL_TILE_USERS)
         for u0 in range(0, rows.shape[0], step):
             block_rows, block_hu = rows[u0:u0 + step], hu[u0:u0 + step]
@@ -125,7 +132,6 @@ class CatalogueScorer:
                     mixed = torch.empty(n, ic, dtype=s.dtype)
                     self.kernel_mix(kernel, block_rows, t, s, mixed)
                     out[u0:u0 + n, start:start + ic] = mixed
-        return out
 
     kernel_name = "topk"
 
@@ -265,17 +271,18 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
     are kept) and their scores; out = Σ_j exp(m_j − m_1)·s_j / Σ_j exp(m_j − m_1), the
     renormalised softmax over the k. A running top-k per item kept by compare-and-swap levels,
     items innermost; for k = 2 (the specialised default) the two levels are kept in four arrays
-    updated by selects, about twice as fast per tile. (A branch-free form of the general swap
+    updated by selects, about twice as fast per tile, and split over torch's thread count.
+    (A branch-free form of the general swap
     was miscompiled for rows of 16 items or more, so that swap is an explicit branch;
-    tests/unit/test_catalogue.py checks K = 1, 2, 3, 9 on ragged rows.) Single-threaded:
-    numba's own threads alongside torch's OpenMP threads were slower on 2 cores. numba is
-    already installed with umap-learn."""
+    tests/unit/test_catalogue.py checks K = 1, 2, 3, 9 on ragged rows.) The general kernels are
+    single-threaded. numba is already installed with umap-learn."""
     key = f"{name}{2 if k == 2 else ''}"
     if key in _KERNEL:
         return _KERNEL[key]
     try:
+        import numba
         import numpy as np
-        from numba import njit
+        from numba import get_num_threads, njit, prange
     except ImportError:  # pragma: no cover - numba comes with umap-learn
         _KERNEL.update(topk=None, cue=None, topk2=None, cue2=None)
         return None
@@ -364,40 +371,58 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
             w = np.exp(m2[i] - m1[i])
             out_row[i] = (s1[i] + w * s2[i]) / (1.0 + w)
 
-    @njit(**options)
-    def topk_mix2(z, s, k, out):  # pragma: no cover - compiled
-        n_users, n_experts, n_items = z.shape[0], z.shape[1], z.shape[2]
-        m1, m2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
-        s1, s2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
-        for b in range(n_users):
-            m1[:] = -np.inf
-            m2[:] = -np.inf
-            s1[:] = 0.0
-            s2[:] = 0.0
-            for e in range(n_experts):
-                ze, se = z[b, e], s[b, e]
-                for i in range(n_items):
-                    keep2(ze[i], se[i], i, m1, s1, m2, s2)
-            mix2(m1, s1, m2, s2, out[b])
+    def top2_kernels(parallel: bool) -> tuple[Callable[..., None], Callable[..., None]]:
+        """The k = 2 kernels; with ``parallel`` the users of a tile are split into one chunk per
+        numba thread (numba's OpenMP layer shares libgomp, and so its threads, with torch)."""
+        chunks = prange if parallel else range
 
-    @njit(**options)
-    def cue_mix2(planes, s, alpha, gamma, delta, eta, k, out):  # pragma: no cover - compiled
-        n_users, n_experts, n_items = s.shape[0], s.shape[1], s.shape[2]
-        m1, m2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
-        s1, s2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
-        for b in range(n_users):
-            p0, p1 = planes[b, 0], planes[b, 1]
-            m1[:] = -np.inf
-            m2[:] = -np.inf
-            s1[:] = 0.0
-            s2[:] = 0.0
-            for e in range(n_experts):
-                a, g0, g1, d, h0, h1 = alpha[e], gamma[e, 0], gamma[e, 1], delta[e], eta[e, 0], eta[e, 1]
-                se = s[b, e]
-                for i in range(n_items):
-                    z0, z1 = p0[i], p1[i]
-                    keep2(a + g0 * z0 + g1 * z1, se[i] + d + h0 * z0 + h1 * z1, i, m1, s1, m2, s2)
-            mix2(m1, s1, m2, s2, out[b])
+        @njit(parallel=parallel, **options)
+        def topk_mix2(z, s, k, out):  # pragma: no cover - compiled
+            n_users, n_experts, n_items = z.shape[0], z.shape[1], z.shape[2]
+            n_chunks = max(1, min(get_num_threads(), n_users))
+            for c in chunks(n_chunks):
+                m1, m2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+                s1, s2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+                for b in range(c * n_users // n_chunks, (c + 1) * n_users // n_chunks):
+                    m1[:] = -np.inf
+                    m2[:] = -np.inf
+                    s1[:] = 0.0
+                    s2[:] = 0.0
+                    for e in range(n_experts):
+                        ze, se = z[b, e], s[b, e]
+                        for i in range(n_items):
+                            keep2(ze[i], se[i], i, m1, s1, m2, s2)
+                    mix2(m1, s1, m2, s2, out[b])
 
+        @njit(parallel=parallel, **options)
+        def cue_mix2(planes, s, alpha, gamma, delta, eta, k, out):  # pragma: no cover - compiled
+            n_users, n_experts, n_items = s.shape[0], s.shape[1], s.shape[2]
+            n_chunks = max(1, min(get_num_threads(), n_users))
+            for c in chunks(n_chunks):
+                m1, m2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+                s1, s2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+                for b in range(c * n_users // n_chunks, (c + 1) * n_users // n_chunks):
+                    p0, p1 = planes[b, 0], planes[b, 1]
+                    m1[:] = -np.inf
+                    m2[:] = -np.inf
+                    s1[:] = 0.0
+                    s2[:] = 0.0
+                    for e in range(n_experts):
+                        a, g0, g1, d, h0, h1 = alpha[e], gamma[e, 0], gamma[e, 1], delta[e], eta[e, 0], eta[e, 1]
+                        se = s[b, e]
+                        for i in range(n_items):
+                            z0, z1 = p0[i], p1[i]
+                            keep2(a + g0 * z0 + g1 * z1, se[i] + d + h0 * z0 + h1 * z1, i, m1, s1, m2, s2)
+                    mix2(m1, s1, m2, s2, out[b])
+
+        return topk_mix2, cue_mix2
+
+    try:  # the parallel k = 2 kernels, if numba's OpenMP layer loads here
+        numba.config.THREADING_LAYER = "omp"
+        topk_mix2, cue_mix2 = top2_kernels(parallel=True)
+        probe = np.zeros((2, 9, 3), np.float32)
+        topk_mix2(probe, probe, 2, np.empty((2, 3), np.float32))
+    except Exception:  # pragma: no cover - no OpenMP layer: the same kernels, one thread
+        topk_mix2, cue_mix2 = top2_kernels(parallel=False)
     _KERNEL.update(topk=topk_mix, cue=cue_mix, topk2=topk_mix2, cue2=cue_mix2)
     return _KERNEL[key]

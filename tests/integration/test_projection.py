@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys
 import numpy as np, numba, torch
-from magnet.projection import torch_thread_budget
+from magnet.threads import torch_thread_budget
 
 @numba.njit(parallel=True, cache=False)
 def total(x):

@@ -17,6 +17,7 @@ SHOTS = (
     ("routing.png", "routing", 2, 0),
     ("experts.png", "experts", 4, 0),
     ("case_studies.png", "case-studies?user={user}", 2, 10),
+    ("faithfulness.png", "faithfulness", 2, 0),
     ("compare.png", "compare", 3, 0),
     ("embedding.png", "embedding", 1, 5),
 )

@@ -421,7 +421,8 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
         numba.config.THREADING_LAYER = "omp"
         topk_mix2, cue_mix2 = top2_kernels(parallel=True)
         probe = np.zeros((2, 9, 3), np.float32)
-        topk_mix2(probe, probe, 2, np.empty((2, 3), np.float32))
+        with torch_thread_budget():  # starting numba's pool resets the process's OpenMP thread count
+            topk_mix2(probe, probe, 2, np.empty((2, 3), np.float32))
     except Exception:  # pragma: no cover - no OpenMP layer: the same kernels, one thread
         topk_mix2, cue_mix2 = top2_kernels(parallel=False)
     _KERNEL.update(topk=topk_mix, cue=cue_mix, topk2=topk_mix2, cue2=cue_mix2)

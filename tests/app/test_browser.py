@@ -58,6 +58,13 @@ def test_pages_render_in_chromium(tiny_checkpoints):
             page.screenshot(path=str(ARTIFACTS / "case_studies.png"))
             shots.append("case_studies.png")
 
+            page.goto(f"{url}/faithfulness?ckpt=tiny/full")
+            wait_rendered(page, charts=2)
+            body = page.inner_text('[data-testid="stMain"]')
+            assert "Faithfulness · tiny/full" in body and "Names the knockout that hurts most" in body
+            page.screenshot(path=str(ARTIFACTS / "faithfulness.png"))
+            shots.append("faithfulness.png")
+
             page.goto(f"{url}/compare?ckpt=tiny/full")
             wait_rendered(page, charts=3)
             body = page.inner_text('[data-testid="stMain"]')

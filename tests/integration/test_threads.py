@@ -1,4 +1,5 @@
-"""A UMAP projection (numba's OpenMP layer) must leave torch's thread count as the user set it."""
+"""Sharing the CPU between torch and numba (magnet/threads.py): a UMAP projection and the catalogue
+kernel must leave torch's thread count as the user set it."""
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,27 @@ def test_numba_parallel_code_keeps_torch_thread_count():
         pytest.skip("one core: numba's layer cannot raise the thread count here")
     assert (before, after) == (1, numba_threads)  # the hazard: OMP_NUM_THREADS=1 silently lost
     assert run("guarded")[:2] == [1, 1]
+
+
+KERNEL_SCRIPT = """
+import torch
+torch.set_num_threads(1)
+from magnet.model.catalogue import CueScorer
+g = torch.Generator().manual_seed(0)
+items, weights = torch.randn(300, 12, generator=g), torch.randn(9, 12, generator=g)
+scorer = CueScorer(items, weights, 0.5, 2, torch.randn(300, 6, generator=g), (3, 3), torch.zeros(2),
+                   torch.rand(9, 3, generator=g), torch.zeros(9), torch.ones(3))
+scorer.scores(torch.randn(100, 12, generator=g), torch.randn(100, 6, generator=g))  # >= 64 users: the kernel
+print(torch.get_num_threads())
+"""
+
+
+def test_the_catalogue_kernel_leaves_torch_thread_count_as_set():
+    """The Top-2 kernel starts numba's OpenMP pool, which resets the process's OpenMP thread count;
+    a run asked to use one thread must keep one (two runs side by side would otherwise each
+    spin a second thread)."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", KERNEL_SCRIPT], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "1"

@@ -57,7 +57,7 @@ def test_numba_parallel_code_keeps_torch_thread_count():
 KERNEL_SCRIPT = """
 import torch
 torch.set_num_threads(1)
-torch.randn(300, 300) @ torch.randn(300, 300)  # torch's OpenMP pool exists, as in a training run
+torch.randn(1000, 1000).sum()  # torch's OpenMP pool (ATen's parallel_for) exists, as in a training run
 from magnet.model.catalogue import CueScorer
 g = torch.Generator().manual_seed(0)
 items, weights = torch.randn(300, 12, generator=g), torch.randn(9, 12, generator=g)

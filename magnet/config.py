@@ -56,7 +56,7 @@ class ModelConfig:
     router: str = "cue"
     router_rank: int = 32  # bilinear term in a learned rank-r subspace of [h] (0 = diagonal over all 3d)
     cue_dim: int = 32  # principal directions of each modality's features the cues compare in
-    cue_scale_init: float = 1.0  # initial β of the cue router (β = softplus(learned) > 0)
+    cue_scale_init: float = 3.0  # initial β of the cue router (β = softplus(learned) > 0); see SPEC_AS_BUILT §4b
     # Cue router only: the experts also score the cues, c_{e,m} += w_{e,m}·λ_m·ẑ_m (λ learned,
     # starting at 0), so the history evidence that routes a pair also counts in its score.
     cue_in_scores: bool = False

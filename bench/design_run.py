@@ -64,7 +64,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = train_run(config, args.out or Path(tmp) / "run", data=data, projection="pca", progress=False)
         m = json.loads((out / "metrics.json").read_text())
-        line = {"variant": args.variant, "config": str(args.config or ""), "set": args.set, "seed": config.train.seed,
+        line = {"data": args.data, "variant": args.variant, "config": str(args.config or ""), "set": args.set,
+                "seed": config.train.seed,
                 "valid_recall@20": round(m["valid"]["recall@20"], 4), "best_epoch": m["best_epoch"],
                 "test_recall@20": round(m["test"]["recall@20"], 4), "test_ndcg@20": round(m["test"]["ndcg@20"], 4),
                 "seconds": round(time.perf_counter() - start),

@@ -142,6 +142,7 @@ def write_summary(out: Path, checkpoints: Sequence[Path]) -> str:
     table = summary_table(checkpoints)
     table["train_seconds"] = table["train_seconds"].round(1)
     table.to_csv(out / "summary.csv", index=False)
-    markdown = frame_markdown(table)
+    seconds = table["train_seconds"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    markdown = frame_markdown(table.assign(train_seconds=seconds))
     (out / "summary.md").write_text(markdown + "\n")
     return markdown

@@ -15,6 +15,10 @@ from .errors import ConfigError, MagnetError
 from .projection import METHODS
 
 
+DATA_HELP = ("MMRec directory, or a synthetic world: synthetic:<tiny|demo|baby|baby2x|baby4x> with optional "
+             "@seed=N,overlap=0..1,users=N,items=N,interactions=N (e.g. synthetic:demo@seed=7,overlap=0.3)")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad arguments in one line with exit status 2."""
 
@@ -24,8 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None,
-                   help="MMRec directory or synthetic:<tiny|demo|baby|baby2x|baby4x> "
-                        "(default: the --config file's data, else synthetic:demo)")
+                   help=DATA_HELP + " (default: the --config file's data, else synthetic:demo)")
     p.add_argument("--config", type=Path, help="JSON run config (e.g. from `magnet tune`); CLI flags override it")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: auto")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping on valid may end sooner)")
@@ -79,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
     tune = sub.add_parser("tune", help="search hyper-parameters with Optuna, selecting on the valid split")
-    tune.add_argument("--data", required=True, help="MMRec directory or synthetic:<preset>")
+    tune.add_argument("--data", required=True, help=DATA_HELP)
     tune.add_argument("--trials", type=int, default=20, help="new trials in this run (default 20)")
     tune.add_argument("--budget-minutes", type=float, default=60.0,
                       help="start no new trial after this many minutes (default 60)")

@@ -93,6 +93,22 @@ def writable_dir(path: str | Path) -> str | None:
         return exc.strerror or type(exc).__name__
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def share_like_new_files(root: Path) -> None:
+    """Give ``root`` and everything under it the modes a plain ``open``/``mkdir`` would have
+    given them: ``mkdtemp`` makes folders 0700 and safetensors writes files 0600, which would
+    hide a checkpoint from the other users of a shared machine."""
+    mask = _current_umask()
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+
+
 def write_file_atomic(path: str | Path, writer: Callable[[Path], None]) -> None:
     """Call ``writer(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``:
     readers see the old file or the new one, never a part of it."""
@@ -100,6 +116,7 @@ def write_file_atomic(path: str | Path, writer: Callable[[Path], None]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         writer(tmp)
+        share_like_new_files(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -124,6 +141,7 @@ def write_atomic_dir(final: str | Path, writer: Callable[[Path], None]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
         writer(tmp)
+        share_like_new_files(tmp)
         if final.exists():
             old = final.parent / f".{final.name}.old-{os.getpid()}-{time.time_ns()}"
             os.rename(final, old)
@@ -150,7 +168,7 @@ def build_cached_dir(target: Path, complete: Callable[[Path], bool], build: Call
             if complete(target):
                 return target
             shutil.rmtree(target, ignore_errors=True)
-        tmp.chmod(0o755)  # mkdtemp makes it 0700
+        share_like_new_files(tmp)
         os.replace(tmp, target)
     except OSError:
         if complete(target):

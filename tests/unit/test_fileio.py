@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from magnet.fileio import write_atomic_dir
+from magnet.fileio import write_atomic_dir, write_file_atomic
 from tests.hostile import snapshot
 
 # --------------------------------------------------------------------------------------------
@@ -140,3 +140,27 @@ def test_writable_dir_is_tried(tmp_path) -> None:
         assert writable_dir(tmp_path) is not None
     assert writable_dir(tmp_path / "absent") is not None
     assert list(tmp_path.iterdir()) == [], "the probe left a file behind"
+
+
+def test_written_checkpoints_get_the_umask_modes(tmp_path) -> None:
+    """mkdtemp (0700) and safetensors (0600) must not make a checkpoint private."""
+    import os
+
+    from safetensors.torch import save_file
+    import torch
+
+    def writer(tmp):
+        save_file({"w": torch.zeros(2)}, str(tmp / "model.safetensors"))
+        (tmp / "sub").mkdir(mode=0o700)
+        (tmp / "sub" / "a.txt").write_text("x")
+
+    old = os.umask(0o022)
+    try:
+        write_atomic_dir(tmp_path / "ck", writer)
+        write_file_atomic(tmp_path / "f.safetensors", lambda p: save_file({"w": torch.zeros(1)}, str(p)))
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777
+             for p in [tmp_path / "ck", *(tmp_path / "ck").rglob("*"), tmp_path / "f.safetensors"]}
+    assert modes == {"ck": 0o755, "ck/model.safetensors": 0o644, "ck/sub": 0o755, "ck/sub/a.txt": 0o644,
+                     "f.safetensors": 0o644}

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, state
+from app.tables import show_table
 from app.theme import placeholder_png
 from magnet.vocab import MODALITIES, MODALITY_LABELS
 
@@ -131,7 +132,7 @@ left, right = st.columns(2)
 with left:
     if active:
         st.plotly_chart(charts.expert_weight_bars(active, f"Experts activated for “{title}”"), key="cs_experts")
-    st.dataframe(pd.DataFrame(active, columns=["expert", "weight"]), key="cs_expert_table", hide_index=True)
+    show_table(pd.DataFrame(active, columns=["expert", "weight"]), key="cs_expert_table", digits=3, hide_index=True)
 with right:
     st.plotly_chart(charts.contribution_bars(ex.contribution_share, ex.rank, ex.knockout_ranks,
                                              f"What each modality contributes to “{title}”"), key="cs_modality")
@@ -163,10 +164,10 @@ if off != "none":
     current = pd.DataFrame({"rank": [e.rank for e in explanations], "title": [data.item_title(e.item) for e in explanations]})
     left, right = st.columns(2)
     left.markdown("**Full model**")
-    left.dataframe(current, key="cs_whatif_before", hide_index=True)
+    show_table(current, key="cs_whatif_before", where=left, hide_index=True)
     right.markdown(f"**Without {MODALITY_LABELS[off]}**")
-    right.dataframe(without[["rank", "title", "rank_before"]].rename(columns={"rank_before": "was #"}),
-                    key="cs_whatif_after", hide_index=True)
+    show_table(without[["rank", "title", "rank_before"]].rename(columns={"rank_before": "was #"}),
+               key="cs_whatif_after", where=right, hide_index=True)
     kept = len(set(without["item"]) & {e.item for e in explanations})
     st.caption(f"{kept} of the {n} recommendations stay in the top-{n} without {MODALITY_LABELS[off]}.")
 
@@ -174,7 +175,7 @@ st.download_button("Download this case study (CSV)", table.to_csv(index=False).e
                    file_name=f"case_study_{sel.name.replace('/', '_')}_user{user}.csv", mime="text/csv",
                    key="cs_download")
 with st.expander("All recommendations as a table"):
-    st.dataframe(table, key="cs_table", hide_index=True)
+    show_table(table, key="cs_table", hide_index=True)
 
 st.subheader("Typical cases")
 if sel.baseline_path is None:
@@ -189,7 +190,7 @@ else:
     if typical.empty:
         st.info("No held-out item is in one model's top-20 and not the other's.")
     else:
-        st.dataframe(typical, key="cs_typical", hide_index=True)
+        show_table(typical, key="cs_typical", hide_index=True)
         pick = st.selectbox("Open a typical case", list(typical.index), key="cs_typical_pick",
                             format_func=lambda j: f"user {typical.loc[j, 'user']} · {typical.loc[j, 'outcome']} · "
                                                   f"#{typical.loc[j, 'rank']} vs #{typical.loc[j, 'baseline_rank']}")

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app import analysis, charts, state
+from app.tables import rounded, show_table
 from magnet.explain import family_sums, utilization
 
 SET_KEY = "cmp_set"
@@ -49,7 +50,7 @@ for column in ("switch_step", "best_epoch"):
     table[column] = table[column].astype("Int64")  # integers with a missing value, not 153.000000
 st.subheader("Test metrics (like the paper's ablation table)")
 fmt = {k: "{:.4f}" for k in (*analysis.METRIC_COLUMNS, "tail_recall@20", "valid_recall@20")}
-st.dataframe(table.style.format(fmt, na_rep="—").highlight_max(
+st.dataframe(rounded(table).style.format(fmt, na_rep="—").highlight_max(
     subset=[*analysis.METRIC_COLUMNS, "tail_recall@20"], color="#dbe7f7"), key="cmp_table", hide_index=True)
 st.download_button("Download the compare table (CSV)", table.to_csv(index=False).encode(),
                    file_name="compare.csv", mime="text/csv", key="cmp_download")
@@ -91,4 +92,4 @@ st.plotly_chart(charts.rank_diff_hist(diff, ref, other), key="cmp_hist")
 summary = per_user.assign(**{f"{n} − {ref}": per_user[n] - per_user[ref] for n in others})
 summary.index.name = "user"
 st.caption("Mean rank of each user's held-out test items under each checkpoint (training items masked).")
-st.dataframe(summary.sort_values(f"{other} − {ref}").round(1), key="cmp_users")
+show_table(summary.sort_values(f"{other} − {ref}"), key="cmp_users", digits=1)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import analysis, charts, state
+from app.tables import show_table
 from magnet.explain import activity_bucket, family_sums, trace_family_shares, utilization
 from magnet.vocab import ACTIVITY_NAMES, BUCKET_NAMES, EXPERT_NAMES
 
@@ -68,5 +69,5 @@ with right:
                                        f"Utilization by {kind} and item popularity", "item popularity bucket"),
                     key="experts_popularity")
 with st.expander("Utilization table"):
-    st.dataframe(pd.concat({"overall": util.rename(index={0: "all"}), "activity": by_act, "popularity": by_pop})
-                 [list(EXPERT_NAMES)], key="experts_table")
+    show_table(pd.concat({"overall": util.rename(index={0: "all"}), "activity": by_act, "popularity": by_pop})
+               [list(EXPERT_NAMES)], key="experts_table", digits=3)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, state
+from app.tables import show_table
 
 sel = state.require_selection()
 st.title(f"Faithfulness · {sel.name}")
@@ -58,7 +59,7 @@ with st.expander("Every explanation measured"):
                 row[f"{label}: top modality"] = entry[key]["top_modality_accuracy"]
                 row[f"{label}: spearman"] = entry[key]["spearman"]
         rows.append(row)
-    st.dataframe(pd.DataFrame(rows).round(3), key="fid_table", hide_index=True)
+    show_table(pd.DataFrame(rows), key="fid_table", digits=3, hide_index=True)
     st.caption(f"gates: the routing's reliance Σₑ gₑ·wₑ; contribution: the exact share of the score. Shown in the "
                f"dashboard: {report['estimators']['item']} per item, {report['estimators']['user']} (relative to "
                f"other users) per user. {report['n_users']} users sampled; command: "

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import charts, state
 from app.charts import REASON_TEXT
+from app.tables import show_table
 from magnet.explain import final_routing, has_expert_trace, most_used
 
 sel = state.require_selection()
@@ -49,7 +50,7 @@ with right:
         rows.append({"split": split, **{k: m.get(k) for k in keys}, "users": m.get("n_users")})
     if pop:
         rows.append({"split": "test (popularity)", **{k: pop.get(k) for k in keys}, "users": pop.get("n_users")})
-    st.dataframe(pd.DataFrame(rows).set_index("split"), key="overview_metrics_table")
+    show_table(pd.DataFrame(rows).set_index("split"), key="overview_metrics_table")
     st.caption(f"Model selected by {metrics.get('selected_by', 'valid recall@20')} at epoch {metrics.get('best_epoch')}.")
 
 st.subheader("Routing at a glance")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from app import charts, state
 from app.charts import REASON_TEXT
+from app.tables import show_table
 
 sel = state.require_selection()
 ckpt = state.guarded(state.light, sel.path)
@@ -41,4 +42,4 @@ else:
 st.plotly_chart(charts.entropy_figure(trace, switch, rc.h_star, rc.window), key="routing_entropy")
 st.plotly_chart(charts.loss_figure(trace, ckpt.config.train.loss), key="routing_loss")
 with st.expander("Trace (last 200 steps)"):
-    st.dataframe(trace.tail(200), key="routing_trace")
+    show_table(trace.tail(200), key="routing_trace")

@@ -173,7 +173,7 @@ def test_case_study_deep_link_matches_explain(tiny_checkpoints, monkeypatch):
     assert metric(at, "Score") == f"{ex.score:.4f}"
     frame = [d for d in at.dataframe if list(d.value.columns) == ["expert", "weight"]][0].value
     assert list(frame["expert"]) == [n for n, _ in ex.active_experts()]
-    np.testing.assert_allclose(frame["weight"].to_numpy(), [w for _, w in ex.active_experts()], rtol=1e-6)
+    np.testing.assert_allclose(frame["weight"].to_numpy(), [round(w, 3) for _, w in ex.active_experts()], atol=1e-12)
     text = markdown_text(at)
     assert ", ".join(f"{n} {w:.2f}" for n, w in ex.active_experts()) in text
     assert ex.cue in text and ex.style in text
@@ -249,9 +249,9 @@ def test_compare_page(tiny_checkpoints, monkeypatch):
     for _, row in frame.iterrows():
         m = json.loads((tiny_checkpoints / row["checkpoint"] / "metrics.json").read_text())
         s = json.loads((tiny_checkpoints / row["checkpoint"] / "switch.json").read_text())
-        assert row["recall@20"] == pytest.approx(m["test"]["recall@20"])
-        assert row["ndcg@20"] == pytest.approx(m["test"]["ndcg@20"])
-        assert row["tail_recall@20"] == pytest.approx(m["test"]["buckets"]["tail"]["recall@20"])
+        assert row["recall@20"] == round(m["test"]["recall@20"], 4)  # shown to 4 decimals
+        assert row["ndcg@20"] == round(m["test"]["ndcg@20"], 4)  # shown to 4 decimals
+        assert row["tail_recall@20"] == round(m["test"]["buckets"]["tail"]["recall@20"], 4)  # shown to 4 decimals
         if s["step"] is None:
             assert pd.isna(row["switch_step"])
         else:
@@ -434,3 +434,32 @@ def test_opens_on_the_shipped_demo(monkeypatch):
     assert not at.error
     metrics = json.loads((REPO / "checkpoints" / at.selectbox(key="ckpt").value / "metrics.json").read_text())
     assert metric(at, "Test recall@20") == f"{metrics['test']['recall@20']:.4f}"
+
+
+def _long_floats(frame: pd.DataFrame) -> list[str]:
+    """Cells of ``frame`` whose float would print with more than 4 decimals."""
+    bad = []
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_float_dtype(values):
+            for v in values.dropna():
+                if abs(float(v) - round(float(v), 4)) > 1e-12:
+                    bad.append(f"{column}={v!r}")
+    return bad[:3]
+
+
+def test_every_table_shows_rounded_numbers(tiny_checkpoints, monkeypatch):
+    """Issue 17.5: numbers are rounded where shown, in tables as in charts."""
+    at = open_app(monkeypatch, tiny_checkpoints, {"ckpt": CKPT, "user": "0"})
+    seen = 0
+    for page in ["views/overview.py", "views/routing.py", "views/experts.py", "views/case_studies.py",
+                 "views/faithfulness.py", "views/compare.py", "views/embedding.py"]:
+        at.switch_page(page).run()
+        assert not at.exception, page
+        if page.endswith("case_studies.py"):
+            at.radio(key="cs_whatif").set_value("A").run()
+        for table in at.dataframe:
+            frame = table.value.data if hasattr(table.value, "data") else table.value
+            seen += 1
+            assert not _long_floats(frame), (page, _long_floats(frame))
+    assert seen >= 6

@@ -276,31 +276,33 @@ def _choice_checks(cfg: RunConfig) -> list[tuple[bool, str]]:
     ]
 
 
+#: Integer fields and their inclusive bounds: each bounds what a run allocates or loops over.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "model.embedding_dim": (1, MAX_WIDTH), "model.expert_hidden": (1, MAX_WIDTH),
+    "model.feature_dim": (0, MAX_FEATURE_DIM), "model.router_rank": (0, MAX_WIDTH), "model.cue_dim": (1, MAX_WIDTH),
+    "graph.n_ui_layers": (0, MAX_LAYERS), "graph.n_mm_layers": (0, MAX_LAYERS), "graph.knn_k": (1, MAX_KNN),
+    "routing.k_cov": (1, N_EXPERTS), "routing.k_spec": (1, N_EXPERTS), "routing.window": (1, MAX_STEPS),
+    "routing.ramp_steps": (0, MAX_STEPS), "train.epochs": (1, MAX_EPOCHS), "train.batch_size": (1, MAX_BATCH),
+    "train.eval_batch_users": (1, MAX_BATCH), "train.n_negatives": (1, MAX_NEGATIVES),
+    "train.seed": (0, SEED_LIMIT - 1),
+}
+
+
+def _field(cfg: RunConfig, dotted: str) -> Any:
+    """The value of ``section.name`` in ``cfg``."""
+    section, _, name = dotted.partition(".")
+    return getattr(getattr(cfg, section), name)
+
+
 def _size_checks(cfg: RunConfig) -> list[tuple[bool, str]]:
-    g, m, r, t = cfg.graph, cfg.model, cfg.routing, cfg.train
+    r, t = cfg.routing, cfg.train
     return [
-        _int_in("model.embedding_dim", m.embedding_dim, 1, MAX_WIDTH),
-        _int_in("model.expert_hidden", m.expert_hidden, 1, MAX_WIDTH),
-        _int_in("model.feature_dim", m.feature_dim, 0, MAX_FEATURE_DIM),
-        _int_in("model.router_rank", m.router_rank, 0, MAX_WIDTH),
-        _int_in("model.cue_dim", m.cue_dim, 1, MAX_WIDTH),
-        _int_in("graph.n_ui_layers", g.n_ui_layers, 0, MAX_LAYERS),
-        _int_in("graph.n_mm_layers", g.n_mm_layers, 0, MAX_LAYERS),
-        _int_in("graph.knn_k", g.knn_k, 1, MAX_KNN),
-        _int_in("routing.k_cov", r.k_cov, 1, N_EXPERTS),
-        _int_in("routing.k_spec", r.k_spec, 1, N_EXPERTS),
-        _int_in("routing.window", r.window, 1, MAX_STEPS),
-        _int_in("routing.ramp_steps", r.ramp_steps, 0, MAX_STEPS),
+        *(_int_in(name, _field(cfg, name), low, high) for name, (low, high) in INT_BOUNDS.items()),
         (r.max_coverage_steps >= 0, f"routing.max_coverage_steps must be >= 0, got {r.max_coverage_steps}"),
         (r.fixed_switch_step >= 0, f"routing.fixed_switch_step must be >= 0, got {r.fixed_switch_step}"),
-        _int_in("train.epochs", t.epochs, 1, MAX_EPOCHS),
         (t.patience >= 1, f"train.patience must be >= 1, got {t.patience}"),
         (t.eval_every >= 1, f"train.eval_every must be >= 1, got {t.eval_every}"),
         (0 <= t.warmup_epochs < t.epochs, f"train.warmup_epochs must be in [0, epochs), got {t.warmup_epochs}"),
-        _int_in("train.batch_size", t.batch_size, 1, MAX_BATCH),
-        _int_in("train.eval_batch_users", t.eval_batch_users, 1, MAX_BATCH),
-        _int_in("train.n_negatives", t.n_negatives, 1, MAX_NEGATIVES),
-        _int_in("train.seed", t.seed, 0, SEED_LIMIT - 1),
         (0 < len(t.topks) <= MAX_TOPKS and max(t.topks) <= MAX_TOPK,
          f"train.topks must hold 1 to {MAX_TOPKS} cut-offs in 1..{MAX_TOPK}, got {t.topks}"),
     ]

@@ -77,7 +77,7 @@ class CatalogueScorer:
 
     def kernel_mix(self, kernel: Callable, rows: torch.Tensor, t: int, s: torch.Tensor, out: torch.Tensor) -> None:
         """The compiled Top-K mixture of tile ``t`` into ``out`` [n, Ic] (scores ``s`` [n, 9, Ic])."""
-        kernel(self.tile_logits(rows, t).numpy(), s.numpy(), self.k, out.numpy())
+        kernel(self.tile_logits(rows, t).numpy(), self.tile_scores(rows, t, s).numpy(), self.k, out.numpy())
 
     def tile_scores(self, rows: torch.Tensor, t: int, s: torch.Tensor) -> torch.Tensor:
         """The expert scores [n, 9, Ic] of tile ``t`` from their matmul part ``s`` (subclasses may
@@ -244,6 +244,9 @@ class CueScorer(CatalogueScorer):
         return s + torch.einsum("em,nmi->nei", self.eta, self.planes(rows, t)) + self.delta.view(1, -1, 1)
 
     def kernel_mix(self, kernel: Callable, rows: torch.Tensor, t: int, s: torch.Tensor, out: torch.Tensor) -> None:
+        if self.k != 2:  # the general kernel takes the logits made here
+            super().kernel_mix(kernel, rows, t, s, out)
+            return
         kernel(self.planes(rows, t).numpy(), s.numpy(), self.alpha.numpy(), self.gamma.numpy(), self.delta.numpy(),
                self.eta.numpy(), self.k, out.numpy())
 
@@ -264,9 +267,10 @@ _KERNEL: dict[str, Any] = {}
 def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
     """A numba-compiled Top-K mixture over a tile, or None when numba is unavailable.
 
-    ``"topk"``: z (logits/τ), s (scores) [B, 9, Ic], k → out [B, Ic]. ``"cue"``: planes [B, 2, Ic],
-    s, α [9], γ [9, 2], δ [9], η [9, 2], k → out: the logits are made on the fly, z_e = α_e +
-    γ_e·planes, and the scores gain δ_e + η_e·planes (zero unless the experts score the cues).
+    ``"topk"``: z (logits/τ), s (scores) [B, 9, Ic], k → out [B, Ic]. ``"cue"`` with k = 2:
+    planes [B, 2, Ic], s, α [9], γ [9, 2], δ [9], η [9, 2], k → out: the logits are made on the
+    fly, z_e = α_e + γ_e·planes, and the scores gain δ_e + η_e·planes (zero unless the experts
+    score the cues); for other k the cue router's logits are made in torch and ``"topk"`` mixes.
     For each pair, the k largest logits m_1 ≥ … ≥ m_k (an earlier expert wins a tie, exactly k
     are kept) and their scores; out = Σ_j exp(m_j − m_1)·s_j / Σ_j exp(m_j − m_1), the
     renormalised softmax over the k. A running top-k per item kept by compare-and-swap levels,
@@ -276,7 +280,7 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
     was miscompiled for rows of 16 items or more, so that swap is an explicit branch;
     tests/unit/test_catalogue.py checks K = 1, 2, 3, 9 on ragged rows.) The general kernels are
     single-threaded. numba is already installed with umap-learn."""
-    key = f"{name}{2 if k == 2 else ''}"
+    key = f"{name}2" if k == 2 else "topk"
     if key in _KERNEL:
         return _KERNEL[key]
     try:
@@ -284,7 +288,7 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
         import numpy as np
         from numba import get_num_threads, njit, prange
     except ImportError:  # pragma: no cover - numba comes with umap-learn
-        _KERNEL.update(topk=None, cue=None, topk2=None, cue2=None)
+        _KERNEL.update(topk=None, topk2=None, cue2=None)
         return None
 
     options = dict(boundscheck=False, error_model="numpy", cache=False)
@@ -337,24 +341,6 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
                 push(m, p, cur, cur_s, k, n_items)
             finish(m, p, k, n_items, out[b])
 
-    @njit(**options)
-    def cue_mix(planes, s, alpha, gamma, delta, eta, k, out):  # pragma: no cover - compiled
-        n_users, n_experts, n_items = s.shape[0], s.shape[1], s.shape[2]
-        m = np.empty((k, n_items), np.float32)
-        p = np.empty((k, n_items), np.float32)
-        cur = np.empty(n_items, np.float32)
-        cur_s = np.empty(n_items, np.float32)
-        for b in range(n_users):
-            reset(m, p, k, n_items)
-            for e in range(n_experts):
-                a, g0, g1, d, h0, h1 = alpha[e], gamma[e, 0], gamma[e, 1], delta[e], eta[e, 0], eta[e, 1]
-                for i in range(n_items):
-                    z0, z1 = planes[b, 0, i], planes[b, 1, i]
-                    cur[i] = a + g0 * z0 + g1 * z1
-                    cur_s[i] = s[b, e, i] + d + h0 * z0 + h1 * z1
-                push(m, p, cur, cur_s, k, n_items)
-            finish(m, p, k, n_items, out[b])
-
     @njit(inline="always", **options)
     def keep2(z, v, i, m1, s1, m2, s2):  # pragma: no cover - compiled
         a1, b1, a2, b2 = m1[i], s1[i], m2[i], s2[i]
@@ -364,6 +350,18 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
         s2[i] = b1 if up1 else (v if up2 else b2)
         m1[i] = z if up1 else a1
         s1[i] = v if up1 else b1
+
+    @njit(inline="always", **options)
+    def scratch2(n_items):  # pragma: no cover - compiled
+        return (np.empty(n_items, np.float32), np.empty(n_items, np.float32),
+                np.empty(n_items, np.float32), np.empty(n_items, np.float32))
+
+    @njit(inline="always", **options)
+    def clear2(m1, s1, m2, s2):  # pragma: no cover - compiled
+        m1[:] = -np.inf
+        m2[:] = -np.inf
+        s1[:] = 0.0
+        s2[:] = 0.0
 
     @njit(**options)
     def mix2(m1, s1, m2, s2, out_row):  # pragma: no cover - compiled
@@ -381,13 +379,9 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
             n_users, n_experts, n_items = z.shape[0], z.shape[1], z.shape[2]
             n_chunks = max(1, min(get_num_threads(), n_users))
             for c in chunks(n_chunks):
-                m1, m2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
-                s1, s2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+                m1, s1, m2, s2 = scratch2(n_items)
                 for b in range(c * n_users // n_chunks, (c + 1) * n_users // n_chunks):
-                    m1[:] = -np.inf
-                    m2[:] = -np.inf
-                    s1[:] = 0.0
-                    s2[:] = 0.0
+                    clear2(m1, s1, m2, s2)
                     for e in range(n_experts):
                         ze, se = z[b, e], s[b, e]
                         for i in range(n_items):
@@ -399,14 +393,10 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
             n_users, n_experts, n_items = s.shape[0], s.shape[1], s.shape[2]
             n_chunks = max(1, min(get_num_threads(), n_users))
             for c in chunks(n_chunks):
-                m1, m2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
-                s1, s2 = np.empty(n_items, np.float32), np.empty(n_items, np.float32)
+                m1, s1, m2, s2 = scratch2(n_items)
                 for b in range(c * n_users // n_chunks, (c + 1) * n_users // n_chunks):
                     p0, p1 = planes[b, 0], planes[b, 1]
-                    m1[:] = -np.inf
-                    m2[:] = -np.inf
-                    s1[:] = 0.0
-                    s2[:] = 0.0
+                    clear2(m1, s1, m2, s2)
                     for e in range(n_experts):
                         a, g0, g1, d, h0, h1 = alpha[e], gamma[e, 0], gamma[e, 1], delta[e], eta[e, 0], eta[e, 1]
                         se = s[b, e]
@@ -425,5 +415,5 @@ def _topk_kernel(name: str = "topk", k: int = 0) -> Callable[..., None] | None:
             topk_mix2(probe, probe, 2, np.empty((2, 3), np.float32))
     except Exception:  # pragma: no cover - no OpenMP layer: the same kernels, one thread
         topk_mix2, cue_mix2 = top2_kernels(parallel=False)
-    _KERNEL.update(topk=topk_mix, cue=cue_mix, topk2=topk_mix2, cue2=cue_mix2)
+    _KERNEL.update(topk=topk_mix, topk2=topk_mix2, cue2=cue_mix2)
     return _KERNEL[key]

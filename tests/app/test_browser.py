@@ -40,37 +40,25 @@ def test_pages_render_in_chromium(tiny_checkpoints):
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
 
-            page.goto(f"{url}/?ckpt=tiny/full")
-            wait_rendered(page, charts=2)
-            body = page.inner_text('[data-testid="stMain"]')
-            assert "Overview · tiny/full" in body
-            assert f"{metrics['test']['recall@20']:.4f}" in body
-            assert "Traceback" not in body
-            page.screenshot(path=str(ARTIFACTS / "overview.png"))
-            shots.append("overview.png")
+            def visit(path: str, shot: str, charts: int, *expected: str, images: int = 0) -> str:
+                """Open ``path``, wait for it, check it says ``expected``, keep a screenshot."""
+                page.goto(f"{url}/{path}")
+                wait_rendered(page, charts=charts, images=images)
+                body = page.inner_text('[data-testid="stMain"]')
+                for text in expected:
+                    assert text in body, (path, text)
+                assert "Traceback" not in body, path
+                page.screenshot(path=str(ARTIFACTS / shot))
+                shots.append(shot)
+                return body
 
-            page.goto(f"{url}/case-studies?ckpt=tiny/full&user=5")
-            wait_rendered(page, charts=2, images=10)
-            body = page.inner_text('[data-testid="stMain"]')
-            assert "Case studies · tiny/full" in body and "Experts activated" in body
-            assert "?ckpt=tiny/full&user=5" in body  # the shareable link shown
+            visit("?ckpt=tiny/full", "overview.png", 2, "Overview · tiny/full", f"{metrics['test']['recall@20']:.4f}")
+            visit("case-studies?ckpt=tiny/full&user=5", "case_studies.png", 2, "Case studies · tiny/full",
+                  "Experts activated", "?ckpt=tiny/full&user=5", images=10)  # with the shareable link
             assert "user=5" in page.url
-            page.screenshot(path=str(ARTIFACTS / "case_studies.png"))
-            shots.append("case_studies.png")
-
-            page.goto(f"{url}/faithfulness?ckpt=tiny/full")
-            wait_rendered(page, charts=2)
-            body = page.inner_text('[data-testid="stMain"]')
-            assert "Faithfulness · tiny/full" in body and "Names the knockout that hurts most" in body
-            page.screenshot(path=str(ARTIFACTS / "faithfulness.png"))
-            shots.append("faithfulness.png")
-
-            page.goto(f"{url}/compare?ckpt=tiny/full")
-            wait_rendered(page, charts=3)
-            body = page.inner_text('[data-testid="stMain"]')
-            assert "Compare checkpoints" in body and "Download the compare table" in body
-            page.screenshot(path=str(ARTIFACTS / "compare.png"))
-            shots.append("compare.png")
+            visit("faithfulness?ckpt=tiny/full", "faithfulness.png", 2, "Faithfulness · tiny/full",
+                  "Names the knockout that hurts most")
+            visit("compare?ckpt=tiny/full", "compare.png", 3, "Compare checkpoints", "Download the compare table")
 
             page.goto(f"{url}/case-studies?ckpt=../../etc&user=77777")
             wait_rendered(page)

@@ -39,6 +39,16 @@ def test_evil_payload_is_live(tmp_path: Path) -> None:
     assert marker2.exists()
 
 
+def _refused_without_running(d: Path, tmp_path: Path, marker: Path) -> None:
+    """Loading ``d`` fails with one line naming model.safetensors, runs nothing, writes nothing."""
+    before = snapshot(tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(d)
+    assert_one_line(info.value, "model.safetensors")
+    assert not marker.exists(), "the loader executed pickled code"
+    assert snapshot(tmp_path) == before
+
+
 @pytest.mark.parametrize("writer", ["pickle", "torch.save"])
 def test_pickle_as_model_safetensors_is_refused(tiny_checkpoints, tmp_path, writer) -> None:
     d = copy_ckpt(tiny_checkpoints, tmp_path)
@@ -46,12 +56,7 @@ def test_pickle_as_model_safetensors_is_refused(tiny_checkpoints, tmp_path, writ
     payload = {"encoder.embedding": Evil(marker)}
     with open(d / "model.safetensors", "wb") as fh:
         pickle.dump(payload, fh) if writer == "pickle" else torch.save(payload, fh)
-    before = snapshot(tmp_path)
-    with pytest.raises(CheckpointError) as info:
-        load_checkpoint(d)
-    assert_one_line(info.value, "model.safetensors")
-    assert not marker.exists(), "the loader executed pickled code"
-    assert snapshot(tmp_path) == before
+    _refused_without_running(d, tmp_path, marker)
 
 
 @pytest.mark.parametrize("name", ["model.pt", "model.pth"])
@@ -61,12 +66,7 @@ def test_pickle_weights_instead_of_safetensors_are_refused(tiny_checkpoints, tmp
     marker = tmp_path / "PWNED"
     (d / "model.safetensors").unlink()
     torch.save({"encoder.embedding": Evil(marker)}, d / name)
-    before = snapshot(tmp_path)
-    with pytest.raises(CheckpointError) as info:
-        load_checkpoint(d)
-    assert_one_line(info.value, "model.safetensors")
-    assert not marker.exists(), "the loader executed pickled code"
-    assert snapshot(tmp_path) == before
+    _refused_without_running(d, tmp_path, marker)
 
 
 def test_stray_pickle_files_are_ignored(tiny_checkpoints, tmp_path) -> None:

@@ -178,6 +178,10 @@ def faithfulness_bars(report: dict[str, Any]) -> go.Figure:
              "chance (1/3)"),
             ("item leaves the top-N when the named modality is knocked out", report["knockout"]["pn_named"],
              report["knockout"]["pn_random"], "a random modality")]
+    if report.get("knockout_users"):
+        users = report["knockout_users"]
+        rows.append(("a user's reliance names their own worst knockout", users["top_agreement"], users["chance"],
+                     "chance (1/3)"))
     if report.get("planted"):
         rows.append(("recovers the user's planted top modality", report["planted"]["top_modality_accuracy"],
                      report["planted"]["majority_rate"], "always the most common"))

@@ -86,7 +86,8 @@ def summary(report: dict) -> dict:
     for name, entry in report["by_estimator"].items():
         k = entry["knockout"]
         row = {"ko_top": round(k["top_agreement"], 3), "ko_spearman": round(k["spearman"], 3),
-               "pn_named": round(k["pn_named"], 3), "pn_random": round(k["pn_random"], 3)}
+               "pn_named": round(k["pn_named"], 3), "pn_random": round(k["pn_random"], 3),
+               "ko_users_top": round(entry["knockout_users"]["top_agreement"], 3)}
         for key, tag in (("planted", "raw"), ("planted_relative", "rel")):
             if key in entry:
                 row[f"top_{tag}"] = round(entry[key]["top_modality_accuracy"], 3)

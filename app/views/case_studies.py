@@ -154,7 +154,8 @@ else:
     st.plotly_chart(charts.user_reliance_bars(relative, truth, int(user)), key="cs_user_reliance")
     st.caption(f"Relative to other users: how much more this user's top-20 leans on each modality (the routing's "
                f"reliance Σₑ gₑ·wₑ, averaged over the top-20) than the {len(reliance)} users sampled, in standard "
-               "deviations. This is the figure the Faithfulness page checks against planted truth.")
+               "deviations. The Faithfulness page checks this figure against the users' own knockouts and, on "
+               "synthetic data, against planted truth.")
 
 st.markdown("#### What if a modality were switched off?")
 off = st.radio("Switch off for every item", ["none", *MODALITIES], horizontal=True, key="cs_whatif",

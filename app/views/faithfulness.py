@@ -8,6 +8,10 @@ import streamlit as st
 from app import charts, state
 from app.tables import show_table
 
+#: The per-user reliance is flagged when its agreement with the users' own knockouts is less
+#: than this above chance.
+USER_KNOCKOUT_MARGIN = 0.10
+
 sel = state.require_selection()
 st.title(f"Faithfulness · {sel.name}")
 st.caption("An explanation shown here is one that has been measured. Each recommended item's explanation names "
@@ -25,8 +29,9 @@ if red and red["warn"]:
                "other's). Nothing in the data can tell an appearance-driven user from a semantics-driven one, so "
                "no explanation can either: read A-versus-S statements on this checkpoint with that in mind.")
 
-ko = report["knockout"]
-c = st.columns(4)
+ko, users_ko, planted = report["knockout"], report["knockout_users"], report.get("planted")
+st.markdown("**Per recommended item**: the modality named first")
+c = st.columns(3)
 c[0].metric("Names the knockout that hurts most", f"{ko['top_agreement']:.2f}", f"{ko['top_agreement'] - ko['chance']:+.2f} vs chance",
             help=f"Share of {report['n_pairs']:,} top-{report['top_n']} items whose named modality is the one whose "
                  f"knockout lowers the score most (chance {ko['chance']:.2f}).")
@@ -34,17 +39,28 @@ c[1].metric("Leaves the top-20 when the named modality goes", f"{ko['pn_named']:
             f"{ko['pn_named'] - ko['pn_random']:+.2f} vs a random modality",
             help="Share of items that drop out of the top-20 when the named modality is knocked out, against the "
                  "same for a modality drawn at random.")
-planted = report.get("planted")
+st.markdown("**Per user**: modality reliance relative to other users")
+c = st.columns(3)
+c[0].metric("Agrees with the user's own knockouts", f"{users_ko['top_agreement']:.2f}",
+            f"{users_ko['top_agreement'] - users_ko['chance']:+.2f} vs chance",
+            help=f"Share of {report['n_users']} users whose largest reliance relative to other users is the modality "
+                 "whose knockouts hurt their top-20 most relative to other users' (chance "
+                 f"{users_ko['chance']:.2f}).")
 if planted:
-    c[2].metric("Recovers the planted top modality", f"{planted['top_modality_accuracy']:.2f}",
+    c[1].metric("Recovers the planted top modality", f"{planted['top_modality_accuracy']:.2f}",
                 f"{planted['top_modality_accuracy'] - planted['majority_rate']:+.2f} vs majority",
                 help=f"Share of {report['n_users']} users whose largest recovered reliance (relative to other users) "
                      f"is their planted top modality; always guessing the most common one scores "
                      f"{planted['majority_rate']:.2f}.")
-    c[3].metric("Rank agreement with planted reliance", f"{planted['spearman']:+.2f}",
+    c[2].metric("Rank agreement with planted reliance", f"{planted['spearman']:+.2f}",
                 help="Mean per-user Spearman correlation between recovered (relative) and planted reliance.")
 else:
-    c[2].info("No planted truth: this dataset is not synthetic, so only the knockout test applies.")
+    c[1].info("No planted truth: this dataset is not synthetic, so only the knockout tests apply.")
+if report["has_experts"] and users_ko["top_agreement"] < users_ko["chance"] + USER_KNOCKOUT_MARGIN:
+    st.warning(f"On this checkpoint a user's modality reliance does not track what knocking modalities out does to "
+               f"their recommendations ({users_ko['top_agreement']:.2f} against chance {users_ko['chance']:.2f}): the "
+               "router sends pairs to experts whose modality contributes little to the score. Read the per-item "
+               "contributions on Case studies, which the knockouts confirm, rather than the per-user reliance.")
 
 st.plotly_chart(charts.faithfulness_bars(report), key="fid_bars")
 if fid.per_user is not None and planted:

@@ -9,7 +9,9 @@
   lowers the score most (chance 1/3); ``spearman`` = mean rank correlation of the explanation
   with the three drops; ``pn_named`` = share of top-N items that leave the top-N when the named
   modality is knocked out, against ``pn_random`` = the same for a modality drawn uniformly at
-  random (its expectation: the mean over the three).
+  random (its expectation: the mean over the three). A per-user reading is tested against the
+  users' own knockouts too (``knockout_users``): each user's mean explanation and mean drops
+  over their top-N, both relative to the other users, compared as below.
 * **Against planted truth** (synthetic data only): each user's recovered reliance is the mean
   of the explanation over their top-N; ``top_modality_accuracy`` = share of users whose largest
   recovered modality is the planted one, against ``majority_rate`` (always guessing the most
@@ -116,6 +118,21 @@ def knockout_measures(explanation: np.ndarray, table: PairTable, top_n: int) -> 
             "chance": 1.0 / len(MODALITIES)}
 
 
+def user_knockout_measures(explanation: np.ndarray, table: PairTable) -> dict[str, Any]:
+    """The per-user reading of ``explanation`` [n, 3] against the model: each user's mean
+    explanation and mean knockout drop over their top-N, both relative to the other users (each
+    modality standardised across users), so "leans on A more than other users" is tested by
+    "knocking A out hurts this user's list more than other users'". ``top_agreement``: share of
+    users whose two relative tops agree (chance 1/3); ``spearman``: mean per-user Spearman;
+    ``per_modality_pearson``: across users."""
+    _, recovered = per_user(explanation, table.users)
+    _, drops = per_user(table.drops, table.users)
+    rel_x, rel_d = relative_to_users(recovered), relative_to_users(drops)
+    found = planted_measures(rel_x, rel_d)
+    return {"top_agreement": found["top_modality_accuracy"], "spearman": found["spearman"],
+            "per_modality_pearson": found["per_modality_pearson"], "chance": 1.0 / len(MODALITIES)}
+
+
 def per_user(values: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(users in ascending order, mean of ``values`` [n, 3] over each user's rows)."""
     frame = pd.DataFrame(values, columns=list(MODALITIES)).assign(user=users)
@@ -162,7 +179,8 @@ def measure(ctx: ExplainContext, n_users: int = 400, top_n: int = 20, seed: int 
     by_estimator: dict[str, Any] = {}
     per_user_frame = None
     for name in ESTIMATORS:
-        entry: dict[str, Any] = {"knockout": knockout_measures(table.explanations[name], table, top_n)}
+        entry: dict[str, Any] = {"knockout": knockout_measures(table.explanations[name], table, top_n),
+                                 "knockout_users": user_knockout_measures(table.explanations[name], table)}
         if truth is not None:
             ids, recovered = per_user(table.explanations[name], table.users)
             relative = relative_to_users(recovered)
@@ -174,10 +192,12 @@ def measure(ctx: ExplainContext, n_users: int = 400, top_n: int = 20, seed: int 
                      **{f"recovered_{m}": recovered[:, k] for k, m in enumerate(MODALITIES)},
                      **{f"relative_{m}": relative[:, k] for k, m in enumerate(MODALITIES)}})
         by_estimator[name] = entry
-    report = {"checkpoint": str(ctx.ckpt.path), "variant": ctx.ckpt.variant, "n_users": int(len(users)),
+    report = {"checkpoint": str(ctx.ckpt.path), "variant": ctx.ckpt.variant, "has_experts": ctx.has_experts,
+              "n_users": int(len(users)),
               "n_pairs": int(len(table.users)), "top_n": top_n,
               "estimators": {"user": USER_ESTIMATOR, "item": ITEM_ESTIMATOR},
               "knockout": by_estimator[ITEM_ESTIMATOR]["knockout"],
+              "knockout_users": by_estimator[USER_ESTIMATOR]["knockout_users"],
               "planted": by_estimator[USER_ESTIMATOR].get("planted_relative"),
               "by_estimator": by_estimator,
               "redundancy": data_redundancy(ctx)}
@@ -185,12 +205,13 @@ def measure(ctx: ExplainContext, n_users: int = 400, top_n: int = 20, seed: int 
 
 
 def fidelity(ctx: ExplainContext, n_users: int = 400, top_n: int = 20, seed: int = 0) -> dict[str, Any]:
-    """The JSON-ready report of :func:`measure`: ``{"checkpoint", "variant", "n_users",
-    "n_pairs", "top_n", "estimators": {"user", "item"}, "knockout": {...}, "planted": {...} or
-    None, "by_estimator": {estimator: {"knockout", "planted", "planted_relative"}},
-    "redundancy": {...} or None}``. The top-level ``knockout`` measures the per-item explanation
-    (:data:`ITEM_ESTIMATOR`), the top-level ``planted`` the per-user reliance relative to other
-    users (:data:`USER_ESTIMATOR`)."""
+    """The JSON-ready report of :func:`measure`: ``{"checkpoint", "variant", "has_experts", "n_users",
+    "n_pairs", "top_n", "estimators": {"user", "item"}, "knockout": {...}, "knockout_users":
+    {...}, "planted": {...} or None, "by_estimator": {estimator: {"knockout", "knockout_users",
+    "planted", "planted_relative"}}, "redundancy": {...} or None}``. The top-level ``knockout``
+    measures the per-item explanation (:data:`ITEM_ESTIMATOR`); ``knockout_users`` and
+    ``planted`` the per-user reliance relative to other users (:data:`USER_ESTIMATOR`), against
+    the users' own knockouts and against planted truth."""
     return measure(ctx, n_users, top_n, seed).report
 
 
@@ -224,6 +245,10 @@ def fidelity_text(report: dict[str, Any]) -> str:
         lines.append(f"  {name:<12} knockout: top agreement {k['top_agreement']:.3f} (chance {k['chance']:.3f}), "
                      f"spearman {k['spearman']:+.3f}, leaves top-{report['top_n']} when named knocked out "
                      f"{k['pn_named']:.3f} vs random {k['pn_random']:.3f}")
+        u = entry["knockout_users"]
+        pearson = ", ".join(f"{m} {v:+.2f}" for m, v in u["per_modality_pearson"].items())
+        lines.append(f"  {'':<12} users' knockouts (relative to other users): top agreement {u['top_agreement']:.3f} "
+                     f"(chance {u['chance']:.3f}), spearman {u['spearman']:+.3f}, pearson {pearson}")
         for key, label in (("planted", "raw"), ("planted_relative", "relative to other users")):
             if key in entry:
                 p = entry[key]

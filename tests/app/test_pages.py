@@ -216,11 +216,16 @@ def test_faithfulness_page_shows_the_measured_figures(tiny_checkpoints, monkeypa
         report = measure(ctx, n_users=400).report
     assert metric(at, "Names the knockout that hurts most") == f"{report['knockout']['top_agreement']:.2f}"
     assert metric(at, "Recovers the planted top modality") == f"{report['planted']['top_modality_accuracy']:.2f}"
+    users_ko = report["knockout_users"]["top_agreement"]
+    assert metric(at, "Agrees with the user's own knockouts") == f"{users_ko:.2f}"
     assert {"Faithfulness against its baselines", "Planted vs recovered modality reliance, one point per user"} <= \
         set(titles(at))
-    assert bool(at.warning) == report["redundancy"]["warn"]
+    warnings = " ".join(w.value for w in at.warning)
+    assert ("carry largely the same information" in warnings) == report["redundancy"]["warn"]
+    assert ("does not track what knocking modalities out" in warnings) == (users_ko < 1 / 3 + 0.10)
     bo = open_app(monkeypatch, tiny_checkpoints, {"ckpt": "tiny/behaviour_only"}, page="views/faithfulness.py")
     assert not bo.exception and float(metric(bo, "Names the knockout that hurts most")) >= 0.95  # B, nearly always
+    assert not any("does not track" in w.value for w in bo.warning)  # no router: reliance is behaviour by design
 
 
 def test_case_study_prev_next_and_bad_user(tiny_checkpoints, monkeypatch):
@@ -463,3 +468,22 @@ def test_every_table_shows_rounded_numbers(tiny_checkpoints, monkeypatch):
             seen += 1
             assert not _long_floats(frame), (page, _long_floats(frame))
     assert seen >= 6
+
+
+def test_faithfulness_page_flags_a_user_reliance_the_knockouts_do_not_back(tiny_checkpoints, monkeypatch):
+    """As measured on ml100k (docs/RESULTS.md): a per-user reliance at chance against the users'
+    own knockouts is flagged, and the metric shows it."""
+    import streamlit as st
+
+    from magnet.explain import fidelity as fidelity_module
+
+    at_chance = {"top_agreement": 0.31, "spearman": -0.17, "chance": 1 / 3,
+                 "per_modality_pearson": {"B": 0.01, "A": -0.04, "S": -0.49}}
+    monkeypatch.setattr(fidelity_module, "user_knockout_measures", lambda explanation, table: at_chance)
+    st.cache_data.clear()
+    try:
+        at = open_app(monkeypatch, tiny_checkpoints, {"ckpt": CKPT}, page="views/faithfulness.py")
+        assert metric(at, "Agrees with the user's own knockouts") == "0.31"
+        assert any("does not track what knocking modalities out" in w.value for w in at.warning)
+    finally:
+        st.cache_data.clear()

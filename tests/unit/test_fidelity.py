@@ -48,3 +48,24 @@ def test_per_user_means_in_user_order():
     users, means = per_user(values, np.array([7, 3, 7]))
     assert users.tolist() == [3, 7]
     np.testing.assert_allclose(means, [[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
+
+
+def test_user_knockout_measures_by_hand():
+    """Relative per-user explanation against relative per-user knockout drops."""
+    from magnet.explain.fidelity import user_knockout_measures
+
+    # three users, two items each; per-user means: explanation x, drops d
+    users = np.array([0, 0, 1, 1, 2, 2])
+    x = np.array([[0.6, 0.3, 0.1]] * 2 + [[0.4, 0.5, 0.1]] * 2 + [[0.4, 0.2, 0.4]] * 2)
+    d = np.array([[3.0, 0.2, 0.1]] * 2 + [[2.0, 0.9, 0.1]] * 2 + [[2.0, 0.2, 0.5]] * 2)
+    table = PairTable(users, np.zeros(6), np.zeros(6), {}, d, np.ones((6, 3)))
+    got = user_knockout_measures(x, table)
+    # relative to the others every user's top is the same modality in x and d: B, A, S
+    assert got["top_agreement"] == pytest.approx(1.0)
+    assert got["per_modality_pearson"]["B"] == pytest.approx(1.0)
+    assert got["chance"] == pytest.approx(1 / 3)
+    # raw, B is everyone's largest drop: the raw reading would agree only for user 0
+    swapped = np.array([[0.4, 0.2, 0.4]] * 2 + [[0.4, 0.5, 0.1]] * 2 + [[0.6, 0.3, 0.1]] * 2)
+    worse = user_knockout_measures(swapped, table)  # users 0 and 2 exchanged
+    assert worse["top_agreement"] == pytest.approx(1 / 3)
+    assert worse["per_modality_pearson"]["B"] == pytest.approx(-0.5)

@@ -17,8 +17,9 @@ st.title(f"Faithfulness · {sel.name}")
 st.caption("An explanation shown here is one that has been measured. Each recommended item's explanation names "
            "the modality with the largest share of its score; knocking a modality out of the item (its channel "
            "set to the catalogue mean, its cue to the average) tests that claim. A user's modality reliance is "
-           "the routing's, averaged over their top-20 and read relative to other users; on synthetic data it is "
-           "checked against the reliance planted when the data was generated.")
+           "the routing's, averaged over their top-20 and read relative to other users; it is checked against what "
+           "knocking each modality out does to that user's list (relative to other users' too) and, on synthetic "
+           "data, against the reliance planted when the data was generated.")
 
 fid = state.guarded(state.fidelity, sel.path)
 report = fid.report

@@ -77,12 +77,13 @@ class CatalogueScorer:
 
     def kernel_mix(self, kernel: Callable, rows: torch.Tensor, t: int, s: torch.Tensor, out: torch.Tensor) -> None:
         """The compiled Top-K mixture of tile ``t`` into ``out`` [n, Ic] (scores ``s`` [n, 9, Ic])."""
-        kernel(self.tile_logits(rows, t).numpy(), self.tile_scores(rows, t, s).numpy(), self.k, out.numpy())
+        z, scores = self.tile_inputs(rows, t, s)
+        kernel(z.numpy(), scores.numpy(), self.k, out.numpy())
 
-    def tile_scores(self, rows: torch.Tensor, t: int, s: torch.Tensor) -> torch.Tensor:
-        """The expert scores [n, 9, Ic] of tile ``t`` from their matmul part ``s`` (subclasses may
-        add terms)."""
-        return s
+    def tile_inputs(self, rows: torch.Tensor, t: int, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits/τ and expert scores [n, 9, Ic] of tile ``t``, the scores from their matmul
+        part ``s`` (subclasses may add terms)."""
+        return self.tile_logits(rows, t), s
 
     def mix(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """Top-K mixture [B, Ic] of logits/τ ``z`` and scores ``s`` [B, 9, Ic].
@@ -113,8 +114,11 @@ class CatalogueScorer:
         kernel = None
         if hu.device.type == "cpu" and hu.dtype == torch.float32 and hu.shape[0] >= COMPILED_MIN_USERS:
             kernel = _topk_kernel(self.kernel_name, self.k)
-        with torch_thread_budget():  # numba's kernel threads = torch's
+        if kernel is None:
             self._fill(out, rows, hu, kernel)
+        else:
+            with torch_thread_budget():  # numba's kernel threads = torch's
+                self._fill(out, rows, hu, kernel)
         return out
 
     def _fill(self, out: torch.Tensor, rows: torch.Tensor, hu: torch.Tensor, kernel: Callable | None) -> None:
@@ -126,8 +130,7 @@ class CatalogueScorer:
             for t, (start, ic) in enumerate(self.spans):
                 s = (block_hu @ self.score_tiles[t]).view(n, N_EXPERTS, ic)
                 if kernel is None:
-                    out[u0:u0 + n, start:start + ic] = self.mix(self.tile_logits(block_rows, t),
-                                                                self.tile_scores(block_rows, t, s))
+                    out[u0:u0 + n, start:start + ic] = self.mix(*self.tile_inputs(block_rows, t, s))
                 else:
                     mixed = torch.empty(n, ic, dtype=s.dtype)
                     self.kernel_mix(kernel, block_rows, t, s, mixed)
@@ -198,8 +201,8 @@ class CueScorer(CatalogueScorer):
         cue_items: cue directions [I, r_A + r_S] (each block divided by its cue std).
         widths: (r_A, r_S).
         offsets: the standardisation means divided by the stds, [2] (A, S).
-        slopes: β·w [9, 3] over (B, A, S) (B unused: its cue is zero); bias: c [9].
-        mask: [3] 1 for a live cue, 0 for a knocked-out one.
+        slopes: β·w [9, 3] over (B, A, S) (B unused: its cue is zero), knocked-out columns
+            zero; bias: c [9].
         score_slopes: w_{e,m}·λ_m [9, 3] when the experts also score the cues (knocked-out
             columns zero): expert e's score gains δ_e + η_{e,A}·planes_A + η_{e,S}·planes_S.
     """
@@ -208,12 +211,12 @@ class CueScorer(CatalogueScorer):
 
     def __init__(self, items: torch.Tensor, weights: torch.Tensor, tau: float, k: int,
                  cue_items: torch.Tensor, widths: tuple[int, int], offsets: torch.Tensor,
-                 slopes: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor,
+                 slopes: torch.Tensor, bias: torch.Tensor,
                  tile_users: int | None = None, tile_items: int | None = None,
                  score_slopes: torch.Tensor | None = None) -> None:
         super().__init__(items, weights, tau, k, tile_users, tile_items)
         r_a = widths[0]
-        live = (slopes[:, 1:] * mask[1:]) / tau  # [9, 2]
+        live = slopes[:, 1:] / tau  # [9, 2]
         self.alpha = (bias / tau - live @ offsets).contiguous()  # [9]
         self.gamma = live.contiguous()  # [9, 2]
         self.scores_cues = score_slopes is not None
@@ -235,13 +238,16 @@ class CueScorer(CatalogueScorer):
         return (rows @ self.cue_tiles[t]).view(rows.shape[0], 2, self.spans[t][1])
 
     def tile_logits(self, rows: torch.Tensor, t: int) -> torch.Tensor:
-        planes = self.planes(rows, t)
+        return self._logits(self.planes(rows, t))
+
+    def _logits(self, planes: torch.Tensor) -> torch.Tensor:
         return torch.einsum("em,nmi->nei", self.gamma, planes) + self.alpha.view(1, -1, 1)
 
-    def tile_scores(self, rows: torch.Tensor, t: int, s: torch.Tensor) -> torch.Tensor:
-        if not self.scores_cues:
-            return s
-        return s + torch.einsum("em,nmi->nei", self.eta, self.planes(rows, t)) + self.delta.view(1, -1, 1)
+    def tile_inputs(self, rows: torch.Tensor, t: int, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        planes = self.planes(rows, t)
+        if self.scores_cues:
+            s = s + torch.einsum("em,nmi->nei", self.eta, planes) + self.delta.view(1, -1, 1)
+        return self._logits(planes), s
 
     def kernel_mix(self, kernel: Callable, rows: torch.Tensor, t: int, s: torch.Tensor, out: torch.Tensor) -> None:
         if self.k != 2:  # the general kernel takes the logits made here

@@ -242,18 +242,18 @@ class MAGNET(nn.Module):
         cues = self.cues
         slopes = router.slopes().detach() * pre.cue_mask  # [9, 3]: β·w, knocked-out columns zero
         offsets = (cues.mean / cues.std)[1:]  # [2]
+        widths = (cues.item_A.shape[1], cues.item_S.shape[1])
+        cue_items = cues.scaled_item_dirs()
         if router.bilinear is None:
             cue_weights = self.cue_score_weights()
             score_slopes = None if cue_weights is None else cue_weights.detach() * pre.cue_mask
-            return CueScorer(items, weights, route.tau, route.k, cues.scaled_item_dirs(),
-                             (cues.item_A.shape[1], cues.item_S.shape[1]), offsets, slopes,
-                             router.c.detach(), pre.cue_mask, score_slopes=score_slopes)
-        widths = (cues.item_A.shape[1], cues.item_S.shape[1])
+            return CueScorer(items, weights, route.tau, route.k, cue_items, widths, offsets, slopes,
+                             router.c.detach(), score_slopes=score_slopes)
         cue_slopes = torch.cat([slopes[:, 1:2].expand(-1, widths[0]), slopes[:, 2:3].expand(-1, widths[1])], dim=1)
         bl = router.bilinear
         bias = bl.c - slopes[:, 1:] @ offsets
         return FactorisedScorer(items, bl.q, bl.a, bl.b, bias, weights, route.tau, route.k,
-                                proj=bl.proj if bl.rank else None, cue_items=cues.scaled_item_dirs(),
+                                proj=bl.proj if bl.rank else None, cue_items=cue_items,
                                 cue_slopes=cue_slopes)
 
     def catalogue_cue_rows(self, users: torch.Tensor) -> torch.Tensor | None:
@@ -267,9 +267,11 @@ class MAGNET(nn.Module):
             return None
         return self.cues.grid(users, item_nodes - self.n_users) * pre.cue_mask.view(-1, 1, 1)
 
-    def grid_logits(self, pre: Precomputed, users: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor:
-        """Router logits [9, B, I'] of ``users`` [B] against item nodes [I'] (with cues)."""
-        return self.router.full_logits(pre.flat[users], pre.flat[item_nodes], self.grid_cues(pre, users, item_nodes))
+    def grid_logits(self, pre: Precomputed, users: torch.Tensor, item_nodes: torch.Tensor,
+                    cues: torch.Tensor | None) -> torch.Tensor:
+        """Router logits [9, B, I'] of ``users`` [B] against item nodes [I'] with their
+        :meth:`grid_cues` ``cues``."""
+        return self.router.full_logits(pre.flat[users], pre.flat[item_nodes], cues)
 
     @torch.no_grad()
     def score_users(self, pre: Precomputed, users: torch.Tensor,
@@ -295,10 +297,11 @@ class MAGNET(nn.Module):
         if pre.item_side is not None:
             item_side = pre.item_side if items is None else pre.item_side[:, items]
         expert_scores = self.experts.full_scores(pre.h[:, users], pre.h[:, item_nodes], item_side)  # [9, B, I']
+        cues = self.grid_cues(pre, users, item_nodes)  # [3, B, I'] or None
         cue_weights = self.cue_score_weights()
         if cue_weights is not None:
-            expert_scores = expert_scores + torch.einsum("em,mbi->ebi", cue_weights, self.grid_cues(pre, users, item_nodes))
-        logits = self.grid_logits(pre, users, item_nodes)  # [9, B, I']
+            expert_scores = expert_scores + torch.einsum("em,mbi->ebi", cue_weights, cues)
+        logits = self.grid_logits(pre, users, item_nodes, cues)  # [9, B, I']
         route = self.eval_route()
         top = logits.topk(max(1, min(route.k, N_EXPERTS)), dim=0)  # [K, B, I']
         gates = torch.softmax(top.values / route.tau, dim=0)
@@ -322,10 +325,11 @@ class MAGNET(nn.Module):
                     "contributions": torch.zeros(len(items), N_EXPERTS, 3, device=items.device)}
         contrib = self.experts.full_contributions(pre.h[:, users], pre.h[:, item_nodes])
         contrib = contrib[:, :, 0].permute(2, 0, 1)  # [n, 9, 3]
+        cues = self.grid_cues(pre, users, item_nodes)  # [3, 1, n] or None
         cue_weights = self.cue_score_weights()
         if cue_weights is not None:
-            contrib = contrib + cue_weights.unsqueeze(0) * self.grid_cues(pre, users, item_nodes)[:, 0].T.unsqueeze(1)
-        logits = self.grid_logits(pre, users, item_nodes)[:, 0].T  # [n, 9]
+            contrib = contrib + cue_weights.unsqueeze(0) * cues[:, 0].T.unsqueeze(1)
+        logits = self.grid_logits(pre, users, item_nodes, cues)[:, 0].T  # [n, 9]
         probs, gates = self.route(logits, self.eval_route(), dim=-1)
         if not self.residual_base:
             base = torch.zeros_like(base)

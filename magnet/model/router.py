@@ -27,7 +27,8 @@ import math
 import torch
 from torch import nn
 
-from ..vocab import N_EXPERTS, template_rows
+from ..vocab import N_EXPERTS
+from .experts import template_matrix
 
 
 class BilinearRouter(nn.Module):
@@ -85,16 +86,12 @@ class CueRouter(nn.Module):
         if bilinear is None:
             self.c = nn.Parameter(torch.zeros(N_EXPERTS))
         self.scale_raw = nn.Parameter(torch.tensor(inverse_softplus(scale_init)))
-        self.register_buffer("templates", torch.tensor(template_rows(), dtype=torch.float32), persistent=False)
+        self.register_buffer("templates", template_matrix(), persistent=False)
 
     @property
     def scale(self) -> torch.Tensor:
         """β = softplus(scale_raw) > 0."""
         return torch.nn.functional.softplus(self.scale_raw)
-
-    def bias(self) -> torch.Tensor:
-        """c [9]: this router's bias, or the bilinear part's."""
-        return self.bilinear.c if self.bilinear is not None else self.c
 
     def slopes(self) -> torch.Tensor:
         """β·w [9, 3]: how each standardised cue moves each expert's logit."""

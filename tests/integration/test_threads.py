@@ -62,7 +62,7 @@ from magnet.model.catalogue import CueScorer
 g = torch.Generator().manual_seed(0)
 items, weights = torch.randn(300, 12, generator=g), torch.randn(9, 12, generator=g)
 scorer = CueScorer(items, weights, 0.5, 2, torch.randn(300, 6, generator=g), (3, 3), torch.zeros(2),
-                   torch.rand(9, 3, generator=g), torch.zeros(9), torch.ones(3))
+                   torch.rand(9, 3, generator=g), torch.zeros(9))
 scorer.scores(torch.randn(100, 12, generator=g), torch.randn(100, 6, generator=g))  # >= 64 users: the kernel
 print(torch.get_num_threads())
 """

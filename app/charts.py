@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from magnet.vocab import BUCKET_NAMES, EXPERT_NAMES, MODALITIES
+from magnet.vocab import BUCKET_NAMES, EXPERT_NAMES, MODALITIES, MODALITY_LABELS, ROLE_NAMES
 
 from . import theme
 from .analysis import downsample
@@ -117,7 +117,7 @@ def stacked_area(frame: pd.DataFrame, family: str) -> go.Figure:
 def family_bars(frame: pd.DataFrame, family: str, title: str, x: str) -> go.Figure:
     """Grouped bars: rows of ``frame`` on the x axis, one bar per role/anchor column."""
     colors = ROLE_COLORS if family == "role" else ANCHOR_COLORS
-    labels = theme.ROLE_LABELS if family == "role" else theme.ANCHOR_LABELS
+    labels = ROLE_NAMES if family == "role" else MODALITY_LABELS
     fig = go.Figure()
     for col in frame.columns:
         fig.add_bar(name=labels.get(col, col), x=[str(i) for i in frame.index], y=frame[col],
@@ -127,8 +127,8 @@ def family_bars(frame: pd.DataFrame, family: str, title: str, x: str) -> go.Figu
 
 
 def heatmap(matrix: pd.DataFrame, title: str) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=[theme.ROLE_LABELS[r] for r in matrix.columns],
-                               y=[theme.ANCHOR_LABELS[a] for a in matrix.index], colorscale="Blues",
+    fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=[ROLE_NAMES[r] for r in matrix.columns],
+                               y=[MODALITY_LABELS[a] for a in matrix.index], colorscale="Blues",
                                zmin=0, text=[[f"{v:.3f}" for v in row] for row in matrix.to_numpy()],
                                texttemplate="%{text}",
                                hovertemplate="%{y} × %{x}: %{z:.3f}<extra></extra>",
@@ -140,7 +140,7 @@ def heatmap(matrix: pd.DataFrame, title: str) -> go.Figure:
 def contribution_bars(share: np.ndarray, rank: int, knockout_ranks: np.ndarray | None, title: str) -> go.Figure:
     """Each modality's signed share of the item's score (the exact decomposition), labelled with
     the item's rank without that modality (the knockout that tests the explanation)."""
-    labels = [theme.ANCHOR_LABELS[m] for m in MODALITIES]
+    labels = [MODALITY_LABELS[m] for m in MODALITIES]
     text = [f"{v:.0%}" for v in share]
     hover = [f"share of the score {v:+.1%}" for v in share]
     if knockout_ranks is not None:
@@ -156,7 +156,7 @@ def contribution_bars(share: np.ndarray, rank: int, knockout_ranks: np.ndarray |
 def user_reliance_bars(relative: np.ndarray, planted: np.ndarray | None, user: int) -> go.Figure:
     """A user's modality reliance relative to other users (z-scores), beside the planted
     reliance when the data has one."""
-    labels = [theme.ANCHOR_LABELS[m] for m in MODALITIES]
+    labels = [MODALITY_LABELS[m] for m in MODALITIES]
     colors = [ANCHOR_COLORS[m] for m in MODALITIES]
     titles = ["recovered, relative to other users"] + (["planted (share of the user's choices)"] if planted is not None else [])
     fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles)
@@ -203,7 +203,7 @@ def planted_scatter(per_user: pd.DataFrame, pearson: dict[str, float]) -> go.Fig
     """Per user and modality: planted share (x) against recovered reliance relative to other
     users (y)."""
     fig = make_subplots(rows=1, cols=len(MODALITIES), shared_yaxes=True,
-                        subplot_titles=[f"{theme.ANCHOR_LABELS[m]} (r = {pearson[m]:+.2f})" for m in MODALITIES])
+                        subplot_titles=[f"{MODALITY_LABELS[m]} (r = {pearson[m]:+.2f})" for m in MODALITIES])
     for k, m in enumerate(MODALITIES, start=1):
         fig.add_scatter(x=per_user[f"planted_{m}"], y=per_user[f"relative_{m}"], mode="markers", row=1, col=k,
                         marker=dict(color=ANCHOR_COLORS[m], size=5, opacity=0.6), showlegend=False,

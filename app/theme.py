@@ -10,12 +10,7 @@ from functools import lru_cache
 
 import plotly.graph_objects as go
 
-from magnet.vocab import MODALITY_LABELS, ROLE_NAMES
-
 from .paths import ASSETS
-
-ANCHOR_LABELS = MODALITY_LABELS
-ROLE_LABELS = ROLE_NAMES
 
 ANCHOR_COLORS = {"B": "#3b6fb6", "A": "#e07b39", "S": "#3a9d5d"}
 ROLE_COLORS = {"Dom": "#5b3f8c", "Bal": "#c9a227", "Comp": "#2a9d9a"}

@@ -14,7 +14,7 @@ Attribution is exact: score = base + Σ_{e,m} g_e·c_{e,m}, the base counting as
 from __future__ import annotations
 
 from .aggregates import (activity_bucket, family_sums, held_out_pair_ranks, held_out_ranks,
-                         relative_to, routing_table, sample_users, typical_cases,
+                         relative_to_users, routing_table, sample_users, typical_cases,
                          user_reliance, utilization)
 from .cases import ItemExplanation, case_study, case_study_table, explain_items, ranks_of, recommend, style_label
 from .context import ExplainContext
@@ -23,7 +23,7 @@ from .fidelity import Fidelity, measure
 from .evidence import strongest_cue
 from .trace import final_routing, gate_columns, has_expert_trace, most_used, trace_family_shares
 
-__all__ = ["ExplainContext", "Fidelity", "ItemExplanation", "knockout_effects", "measure", "relative_to",
+__all__ = ["ExplainContext", "Fidelity", "ItemExplanation", "knockout_effects", "measure", "relative_to_users",
            "user_reliance", "without_modality", "activity_bucket", "case_study", "case_study_table",
            "explain_items", "family_sums", "final_routing", "gate_columns", "has_expert_trace",
            "held_out_pair_ranks", "held_out_ranks", "most_used", "ranks_of", "recommend",

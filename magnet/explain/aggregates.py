@@ -69,15 +69,17 @@ def user_reliance(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=[*RELIANCE_COLUMNS, *(f"relative_{m}" for m in MODALITIES)])
     raw = table.groupby("user")[list(RELIANCE_COLUMNS)].mean()
     out = raw.copy()
-    for m, column in zip(MODALITIES, RELIANCE_COLUMNS):
-        out[f"relative_{m}"] = relative_to(raw[column].to_numpy(), raw[column].to_numpy())
+    relative = relative_to_users(raw.to_numpy())
+    for k, m in enumerate(MODALITIES):
+        out[f"relative_{m}"] = relative[:, k]
     return out
 
 
-def relative_to(values: np.ndarray, population: np.ndarray) -> np.ndarray:
-    """``values`` standardised by the mean and std of ``population`` (std 0: centred only)."""
-    std = population.std()
-    return (values - population.mean()) / (std if std > 0 else 1.0)
+def relative_to_users(values: np.ndarray) -> np.ndarray:
+    """Each column of ``values`` [U, 3] standardised across users (std 0: centred only): how
+    much more a user leans on a modality than users in general."""
+    std = values.std(0)
+    return (values - values.mean(0)) / np.where(std > 0, std, 1.0)
 
 
 def utilization(table: pd.DataFrame, by: str | None = None) -> pd.DataFrame:

@@ -37,6 +37,28 @@ def style_label(gates: np.ndarray) -> str:
     return style_words(EXPERT_NAMES[int(np.argmax(gates))])
 
 
+def lead_modality(contribution: np.ndarray) -> str:
+    """The modality an explanation names first: the largest contribution [3] to the score."""
+    return MODALITIES[int(np.argmax(contribution))]
+
+
+@torch.no_grad()
+def attribution(ctx: ExplainContext, user: int, items: torch.Tensor) -> tuple[dict[str, torch.Tensor], np.ndarray,
+                                                                                 np.ndarray]:
+    """For ``user``'s ``items`` [n]: :meth:`MAGNET.decompose`'s parts, the modality reliance
+    r_m = Σ_e g_e·w_{e,m} [n, 3] (behaviour-only: B = 1) and the contributions c_m = Σ_e
+    g_e·c_{e,m} [n, 3] with the base in B (they sum to the score)."""
+    parts = ctx.model.decompose(ctx.pre, int(user), items)
+    gates = parts["gates"].numpy()  # [n, 9]
+    contribution = (gates[:, :, None] * parts["contributions"].numpy()).sum(1)  # [n, 3]
+    contribution[:, 0] += parts["base"].numpy()
+    if ctx.has_experts:
+        reliance = gates @ ctx.templates  # [n, 3]
+    else:
+        reliance = np.tile(np.array([1.0, 0.0, 0.0]), (len(items), 1))
+    return parts, reliance, contribution
+
+
 @dataclass
 class ItemExplanation:
     """Why ``item`` is recommended to ``user``; arrays are over EXPERT_NAMES or (B, A, S)."""
@@ -57,7 +79,7 @@ class ItemExplanation:
     @property
     def lead(self) -> str:
         """The modality the explanation names first: the largest contribution to the score."""
-        return MODALITIES[int(np.argmax(self.contribution))]
+        return lead_modality(self.contribution)
 
     @property
     def contribution_share(self) -> np.ndarray:
@@ -102,39 +124,35 @@ class ItemExplanation:
 
 @torch.no_grad()
 def explain_items(ctx: ExplainContext, user: int, items: np.ndarray, ranks: np.ndarray | None = None,
-                  baseline: ExplainContext | None = None) -> list[ItemExplanation]:
-    """Exact attribution for ``items`` [n] of ``user``."""
+                  baseline: ExplainContext | None = None, scores: torch.Tensor | None = None) -> list[ItemExplanation]:
+    """Exact attribution for ``items`` [n] of ``user`` (``scores``: the user's masked catalogue
+    scores [1, I] when the caller already has them)."""
     items = np.asarray(items, dtype=np.int64)
-    parts = ctx.model.decompose(ctx.pre, int(user), torch.from_numpy(items))
+    parts, reliance, gated = attribution(ctx, user, torch.from_numpy(items))
     gates = parts["gates"].numpy()  # [n, 9]
-    contrib = parts["contributions"].numpy()  # [n, 9, 3]
-    gated = (gates[:, :, None] * contrib).sum(1)  # [n, 3]
-    gated[:, 0] += parts["base"].numpy()
-    if ctx.has_experts:
-        reliance = gates @ ctx.templates  # [n, 3]
-    else:
-        reliance = np.tile(np.array([1.0, 0.0, 0.0]), (len(items), 1))
     ranks = ranks if ranks is not None else ranks_of(ctx, user, items)
     base_ranks = ranks_of(baseline, user, items) if baseline is not None else None
-    _, knocked = knockout_effects(ctx, np.array([user]), torch.from_numpy(items)[None], ctx.scores([user]))
+    scores = ctx.scores([user]) if scores is None else scores
+    _, knocked = knockout_effects(ctx, np.array([user]), torch.from_numpy(items)[None], scores)
     out = []
     for j, item in enumerate(items):
-        lead = MODALITIES[int(np.argmax(gated[j]))]
         out.append(ItemExplanation(
             user=int(user), item=int(item), rank=int(ranks[j]), score=float(parts["score"][j]),
             base=float(parts["base"][j]), gates=gates[j], reliance=reliance[j], contribution=gated[j],
             style=style_label(gates[j]) if ctx.has_experts else "Behaviour only (LightGCN)",
-            cue=strongest_cue(ctx, int(user), int(item), lead),
+            cue=strongest_cue(ctx, int(user), int(item), lead_modality(gated[j])),
             baseline_rank=None if base_ranks is None else int(base_ranks[j]),
             knockout_ranks=knocked[0, j].numpy()))
     return out
 
 
+@torch.no_grad()
 def case_study(ctx: ExplainContext, user: int, n: int = 10,
                baseline: ExplainContext | None = None) -> list[ItemExplanation]:
     """The user's top-``n`` recommendations, each explained."""
-    items, _ = recommend(ctx, user, n)
-    return explain_items(ctx, user, items, np.arange(1, len(items) + 1), baseline)
+    scores = ctx.scores([user])  # [1, I], scored once for the list and its knockouts
+    items = scores[0].topk(n).indices.numpy()
+    return explain_items(ctx, user, items, np.arange(1, len(items) + 1), baseline, scores=scores)
 
 
 def case_study_table(ctx: ExplainContext, explanations: list[ItemExplanation]) -> pd.DataFrame:

@@ -27,6 +27,8 @@ class ExplainContext:
     popularity: np.ndarray  # [I] training degree
     buckets: np.ndarray  # [I] 0 head, 1 mid, 2 tail
     templates: np.ndarray = field(default_factory=lambda: np.array(template_rows(), dtype=np.float32))
+    #: :meth:`knocked`'s channels, per modality.
+    knocked_channels: dict[str, Precomputed] = field(default_factory=dict, repr=False)
 
     @classmethod
     @torch.no_grad()
@@ -65,10 +67,9 @@ class ExplainContext:
     def knocked(self, modality: str) -> Precomputed:
         """The channels with ``modality`` knocked out of every item (computed once per modality;
         see :mod:`magnet.explain.counterfactual`)."""
-        cache = self.__dict__.setdefault("_knocked", {})
-        if modality not in cache:
-            cache[modality] = self.model.knock_out(self.pre, modality)
-        return cache[modality]
+        if modality not in self.knocked_channels:
+            self.knocked_channels[modality] = self.model.knock_out(self.pre, modality)
+        return self.knocked_channels[modality]
 
     def score_fn(self, users: torch.Tensor) -> torch.Tensor:
         """Raw scores [B, I] of ``users`` [B] (training positives not masked)."""

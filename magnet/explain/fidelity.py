@@ -37,7 +37,8 @@ from scipy.stats import rankdata
 
 from ..data.probe import modality_redundancy
 from ..vocab import MODALITIES
-from .aggregates import sample_users
+from .aggregates import relative_to_users, sample_users
+from .cases import attribution
 from .context import ExplainContext
 from .counterfactual import knockout_effects
 
@@ -52,13 +53,11 @@ ITEM_ESTIMATOR = "contribution"
 class PairTable:
     """Every (user, top-N item) pair of the sampled users, with what the measures need.
 
-    users, items, ranks [n]; explanations {estimator: [n, 3]}; drops [n, 3] (score − knocked
+    users [n]; explanations {estimator: [n, 3]}; drops [n, 3] (score − knocked
     score per modality); knocked_ranks [n, 3] (rank of the item with that modality knocked out,
     the other items unchanged)."""
 
     users: np.ndarray
-    items: np.ndarray
-    ranks: np.ndarray
     explanations: dict[str, np.ndarray]
     drops: np.ndarray
     knocked_ranks: np.ndarray
@@ -75,12 +74,10 @@ def pair_table(ctx: ExplainContext, users: np.ndarray, top_n: int = 20, batch: i
         drops, ranks_after = knockout_effects(ctx, chunk, top.indices, scores)  # [b, n, 3] each
         for j, user in enumerate(chunk):
             items = top.indices[j]
-            rows.append({"user": np.full(top_n, user), "item": items.numpy(), "rank": np.arange(1, top_n + 1),
-                         "drop": drops[j].numpy(), "knocked_rank": ranks_after[j].numpy(),
+            rows.append({"user": np.full(top_n, user), "drop": drops[j].numpy(), "knocked_rank": ranks_after[j].numpy(),
                          **explanations_of(ctx, int(user), items)})
     cat = (lambda key: np.concatenate([r[key] for r in rows]))
-    return PairTable(cat("user"), cat("item"), cat("rank"), {e: cat(e) for e in ESTIMATORS}, cat("drop"),
-                     cat("knocked_rank"))
+    return PairTable(cat("user"), {e: cat(e) for e in ESTIMATORS}, cat("drop"), cat("knocked_rank"))
 
 
 def explanations_of(ctx: ExplainContext, user: int, items: torch.Tensor) -> dict[str, np.ndarray]:
@@ -88,11 +85,8 @@ def explanations_of(ctx: ExplainContext, user: int, items: torch.Tensor) -> dict
     if not ctx.has_experts:  # behaviour-only: every explanation is behaviour alone
         alone = np.tile(np.array([1.0, 0.0, 0.0], dtype=np.float32), (len(items), 1))
         return {name: alone for name in ESTIMATORS}
-    parts = ctx.model.decompose(ctx.pre, user, items)
-    gates = parts["gates"].numpy()  # [n, 9]
-    contribution = (gates[:, :, None] * parts["contributions"].numpy()).sum(1)  # [n, 3]
-    contribution[:, 0] += parts["base"].numpy()
-    return {"gates": gates @ ctx.templates, "contribution": contribution}
+    _, reliance, contribution = attribution(ctx, user, items)
+    return {"gates": reliance, "contribution": contribution}
 
 
 def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -118,17 +112,14 @@ def knockout_measures(explanation: np.ndarray, table: PairTable, top_n: int) -> 
             "chance": 1.0 / len(MODALITIES)}
 
 
-def user_knockout_measures(explanation: np.ndarray, table: PairTable) -> dict[str, Any]:
-    """The per-user reading of ``explanation`` [n, 3] against the model: each user's mean
-    explanation and mean knockout drop over their top-N, both relative to the other users (each
-    modality standardised across users), so "leans on A more than other users" is tested by
-    "knocking A out hurts this user's list more than other users'". ``top_agreement``: share of
-    users whose two relative tops agree (chance 1/3); ``spearman``: mean per-user Spearman;
+def user_knockout_measures(relative: np.ndarray, relative_drops: np.ndarray) -> dict[str, Any]:
+    """A per-user reading against the model: ``relative`` [U, 3], each user's mean explanation
+    over their top-N, and ``relative_drops`` [U, 3], their mean knockout drops, both relative to
+    the other users (:func:`relative_to_users`), so "leans on A more than other users" is tested
+    by "knocking A out hurts this user's list more than other users'". ``top_agreement``: share
+    of users whose two relative tops agree (chance 1/3); ``spearman``: mean per-user Spearman;
     ``per_modality_pearson``: across users."""
-    _, recovered = per_user(explanation, table.users)
-    _, drops = per_user(table.drops, table.users)
-    rel_x, rel_d = relative_to_users(recovered), relative_to_users(drops)
-    found = planted_measures(rel_x, rel_d)
+    found = planted_measures(relative, relative_drops)
     return {"top_agreement": found["top_modality_accuracy"], "spearman": found["spearman"],
             "per_modality_pearson": found["per_modality_pearson"], "chance": 1.0 / len(MODALITIES)}
 
@@ -138,13 +129,6 @@ def per_user(values: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndar
     frame = pd.DataFrame(values, columns=list(MODALITIES)).assign(user=users)
     means = frame.groupby("user", sort=True)[list(MODALITIES)].mean()
     return means.index.to_numpy(), means.to_numpy()
-
-
-def relative_to_users(recovered: np.ndarray) -> np.ndarray:
-    """Each modality standardised across users [U, 3] (how much more a user leans on it than
-    users in general)."""
-    std = recovered.std(0)
-    return (recovered - recovered.mean(0)) / np.where(std > 0, std, 1.0)
 
 
 def planted_measures(recovered: np.ndarray, planted: np.ndarray) -> dict[str, Any]:
@@ -176,14 +160,15 @@ def measure(ctx: ExplainContext, n_users: int = 400, top_n: int = 20, seed: int 
     table = pair_table(ctx, users, top_n)
     planted = ctx.ckpt.planted or ctx.data.planted
     truth = None if planted is None or "reliance" not in planted else np.asarray(planted["reliance"])
+    relative_drops = relative_to_users(per_user(table.drops, table.users)[1])
     by_estimator: dict[str, Any] = {}
     per_user_frame = None
     for name in ESTIMATORS:
+        ids, recovered = per_user(table.explanations[name], table.users)
+        relative = relative_to_users(recovered)
         entry: dict[str, Any] = {"knockout": knockout_measures(table.explanations[name], table, top_n),
-                                 "knockout_users": user_knockout_measures(table.explanations[name], table)}
+                                 "knockout_users": user_knockout_measures(relative, relative_drops)}
         if truth is not None:
-            ids, recovered = per_user(table.explanations[name], table.users)
-            relative = relative_to_users(recovered)
             entry["planted"] = planted_measures(recovered, truth[ids])
             entry["planted_relative"] = planted_measures(relative, truth[ids])
             if name == USER_ESTIMATOR:

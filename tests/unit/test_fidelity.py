@@ -21,7 +21,7 @@ def test_knockout_measures_by_hand():
     explanation = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.3, 0.6, 0.1]])
     drops = np.array([[2.0, 0.1, 0.0], [0.5, 1.0, 0.2], [0.3, 0.1, 0.2], [0.0, 0.4, 0.1]])
     knocked_ranks = np.array([[5, 1, 2], [1, 3, 2], [1, 1, 2], [2, 2, 1]])
-    table = PairTable(np.zeros(4), np.zeros(4), np.zeros(4), {}, drops, knocked_ranks)
+    table = PairTable(np.zeros(4), {}, drops, knocked_ranks)
     got = knockout_measures(explanation, table, top_n=2)
     assert got["top_agreement"] == pytest.approx(3 / 4)  # pair 3's largest drop is B, not the named S
     assert got["pn_named"] == pytest.approx(2 / 4)  # pairs 1 and 2 leave the top-2 when the named one goes
@@ -58,14 +58,17 @@ def test_user_knockout_measures_by_hand():
     users = np.array([0, 0, 1, 1, 2, 2])
     x = np.array([[0.6, 0.3, 0.1]] * 2 + [[0.4, 0.5, 0.1]] * 2 + [[0.4, 0.2, 0.4]] * 2)
     d = np.array([[3.0, 0.2, 0.1]] * 2 + [[2.0, 0.9, 0.1]] * 2 + [[2.0, 0.2, 0.5]] * 2)
-    table = PairTable(users, np.zeros(6), np.zeros(6), {}, d, np.ones((6, 3)))
-    got = user_knockout_measures(x, table)
+    def measured(explanation):
+        return user_knockout_measures(relative_to_users(per_user(explanation, users)[1]),
+                                      relative_to_users(per_user(d, users)[1]))
+
+    got = measured(x)
     # relative to the others every user's top is the same modality in x and d: B, A, S
     assert got["top_agreement"] == pytest.approx(1.0)
     assert got["per_modality_pearson"]["B"] == pytest.approx(1.0)
     assert got["chance"] == pytest.approx(1 / 3)
     # raw, B is everyone's largest drop: the raw reading would agree only for user 0
     swapped = np.array([[0.4, 0.2, 0.4]] * 2 + [[0.4, 0.5, 0.1]] * 2 + [[0.6, 0.3, 0.1]] * 2)
-    worse = user_knockout_measures(swapped, table)  # users 0 and 2 exchanged
+    worse = measured(swapped)  # users 0 and 2 exchanged
     assert worse["top_agreement"] == pytest.approx(1 / 3)
     assert worse["per_modality_pearson"]["B"] == pytest.approx(-0.5)

@@ -27,7 +27,7 @@ from magnet.data import DEFAULT_CACHE, load_dataset  # noqa: E402
 from magnet.explain import ExplainContext  # noqa: E402
 from magnet.explain.fidelity import fidelity  # noqa: E402
 from magnet.pipeline import make_config, train_run  # noqa: E402
-from magnet.restore import needs_features  # noqa: E402
+from magnet.inputs import needs_features  # noqa: E402
 
 
 def parse_override(text: str) -> tuple[str, str, object]:

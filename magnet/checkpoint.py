@@ -309,9 +309,9 @@ def check_shapes(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[in
 
 def check_finite(state: dict[str, torch.Tensor], weights: Path) -> None:
     """Refuse weights with NaN or infinite values (a run that diverged)."""
-    for key, tensor in state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(f"tensor {key} contains NaN or inf (a diverged run)", weights)
+    key = schema.first_non_finite(state)
+    if key is not None:
+        raise CheckpointError(f"tensor {key} contains NaN or inf (a diverged run)", weights)
 
 
 def load_model_weights(path: Path, info: dict[str, Any], config: RunConfig,

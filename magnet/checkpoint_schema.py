@@ -6,6 +6,7 @@ Torch-free: :mod:`magnet.checkpoint` calls these after parsing each file.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,5 +163,13 @@ def check_planted(planted: dict[str, np.ndarray], n_users: int, path: Path) -> N
               f"reliance must be a numeric [{n_users}, 3] array, got {arr.dtype} {list(arr.shape)}", path)
 
 
-__all__ = ["TRACE_COLUMNS", "check_format_version", "check_info", "check_metrics", "check_planted",
+def first_non_finite(tensors: Mapping[str, Any]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or inf, else None."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            return name
+    return None
+
+
+__all__ = ["TRACE_COLUMNS", "check_format_version", "check_info", "check_metrics", "check_planted", "first_non_finite",
            "check_projection", "check_switch", "check_trace"]

@@ -14,7 +14,6 @@ from .config import MAX_EPOCHS, SEED_LIMIT, VARIANTS, RunConfig, validate_config
 from .errors import ConfigError, MagnetError
 from .projection import METHODS
 
-
 DATA_HELP = ("MMRec directory, or a synthetic world: synthetic:<tiny|demo|baby|baby2x|baby4x> with optional "
              "@seed=N,overlap=0..1,users=N,items=N,interactions=N (e.g. synthetic:demo@seed=7,overlap=0.3)")
 
@@ -169,6 +168,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     # heavy imports only after the arguments are known to be good
     from . import pipeline, restore
     from .evaluate import metric_table
+    from .inputs import resolve_device
 
     base = _base_config(args) if args.command in ("train", "ablate") else None
     if args.command in ("train", "ablate") and args.data is None:
@@ -188,7 +188,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"checkpoint written to {out}")
     elif args.command == "evaluate":
         _check_device(args.device, None)
-        device = "cuda" if args.device == "auto" and _cuda() else ("cpu" if args.device == "auto" else args.device)
+        device = str(resolve_device(args.device))
         ckpt, metrics = restore.evaluate_checkpoint(args.checkpoint, device=device,
                                                     cache_encoded=args.cache_encoded)
         if args.json:

@@ -32,6 +32,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def needs_features(config: RunConfig) -> bool:
+    """Whether a run of ``config`` reads image and text features."""
+    return config.model.use_aug_view
+
+
 @dataclass
 class ModelInputs:
     """The graphs of a dataset and its raw item features [I, d_A], [I, d_S] on one device
@@ -44,7 +49,7 @@ class ModelInputs:
 
 def model_inputs(config: RunConfig, data: Dataset, device: torch.device | str) -> ModelInputs:
     """Build the graphs of ``data`` for ``config`` and move them and the features to ``device``."""
-    use_content = config.model.use_aug_view
+    use_content = needs_features(config)
     graphs = build_graphs(data.train, data.n_users, data.n_items, config.graph,
                           data.image_feat, data.text_feat, with_content=use_content).to(device)
     to_tensor = (lambda a: None if a is None or not use_content else torch.from_numpy(a).to(device))

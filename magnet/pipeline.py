@@ -12,16 +12,14 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .checkpoint import check_replaceable, device_name, foreign_entries, git_commit, save_checkpoint
-from .config import (DataShape, RunConfig, apply_variant, validate_config, validate_for_data,
-                     validate_memory)
+from .config import DataShape, RunConfig, apply_variant, validate_config, validate_for_data, validate_memory
 from .data import DEFAULT_CACHE, Dataset, load_dataset
 from .distributed import DistContext, barrier, cleanup, init_distributed, is_main_process
 from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .evaluate import evaluate, popularity_buckets, popularity_score_fn
 from .fileio import some_names, writable_dir
-from .inputs import resolve_device
+from .inputs import needs_features, resolve_device
 from .projection import project_nodes
-from .restore import needs_features
 from .snapshot import snapshot_dir
 from .trainer import Trainer
 

@@ -13,13 +13,8 @@ from .config import RunConfig
 from .data import DEFAULT_CACHE, Dataset, load_dataset
 from .errors import CheckpointError
 from .evaluate import evaluate_model
-from .inputs import encode
+from .inputs import encode, needs_features
 from .model import Precomputed
-
-
-def needs_features(config: RunConfig) -> bool:
-    """Whether a run of ``config`` reads image and text features."""
-    return config.model.use_aug_view
 
 
 def _candidate(base: Path | None, text: str | None) -> Path | None:
@@ -82,4 +77,4 @@ def evaluate_checkpoint(path: str | Path, device: str = "cpu", cache_encoded: bo
     return ckpt, metrics
 
 
-__all__ = ["dataset_for_checkpoint", "encoded", "evaluate_checkpoint", "needs_features"]
+__all__ = ["dataset_for_checkpoint", "encoded", "evaluate_checkpoint"]

@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .checkpoint_schema import check_switch
+from .checkpoint_schema import check_switch, first_non_finite
 from .errors import CheckpointError
 from .fileio import read_json_file, require_regular, write_atomic_dir
 
@@ -153,7 +153,7 @@ def load_snapshot(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.
     if meta["config"] != config:
         raise CheckpointError("snapshot was made with another configuration; remove it or drop --resume", path)
     weights = {k: v for k, v in tensors.items() if k.startswith(("model.", "best."))}
-    if any(v.is_floating_point() and not bool(torch.isfinite(v).all()) for v in weights.values()):
+    if first_non_finite(weights) is not None:
         raise CheckpointError("snapshot holds NaN or infinite weights; remove it or drop --resume", path)
     loop = _loop_state(meta["loop"], state_file)
     try:

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .checkpoint_schema import first_non_finite
 from .config import RunConfig, validate_config
 from .data import Dataset
 from .distributed import (DistContext, all_reduce_mean, broadcast_object, check_divisible_batch,
@@ -98,7 +99,8 @@ class Trainer:
                             None if data.image_feat is None else data.image_feat.shape[1],
                             None if data.text_feat is None else data.text_feat.shape[1]).to(self.device)
         self.model.fit_content_basis(inputs.image_feat, inputs.text_feat)
-        self.model.fit_cues(torch.from_numpy(data.train.astype(np.int64)), inputs.image_feat, inputs.text_feat)
+        self.train_pairs = torch.from_numpy(data.train.astype(np.int64))  # [n, 2] (user, item)
+        self.model.fit_cues(self.train_pairs, inputs.image_feat, inputs.text_feat)
         self.image_feat, self.text_feat = self.model.content_inputs(inputs.image_feat, inputs.text_feat)
         self.objective = wrap_ddp(TrainingObjective(self.model, config, self.graphs, self.image_feat,
                                                     self.text_feat), self.dist)
@@ -108,7 +110,6 @@ class Trainer:
         # negatives come from a per-rank generator reseeded every epoch (see _reseed_rank_streams).
         self.generator = torch.Generator().manual_seed(config.train.seed)
         self.neg_generator = torch.Generator() if self.dist.enabled else self.generator
-        self.train_pairs = torch.from_numpy(data.train.astype(np.int64))
         self.sampler = NegativeSampler(self.train_pairs, data.n_items, self.neg_generator)
         self.buckets = popularity_buckets(data.train, data.n_items, config.graph.tail_quantile)
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -305,10 +306,10 @@ class Trainer:
 
     def _check_finite_weights(self, epoch: int) -> None:
         """After an epoch, before it is validated or snapshotted: every weight finite."""
-        for name, param in self.model.named_parameters():
-            if not bool(torch.isfinite(param).all()):
-                raise TrainingError(f"training diverged: {name} holds NaN or inf after epoch {epoch}; "
-                                    "lower train.lr")
+        name = first_non_finite(dict(self.model.named_parameters()))
+        if name is not None:
+            raise TrainingError(f"training diverged: {name} holds NaN or inf after epoch {epoch}; "
+                                "lower train.lr")
 
     def _warmup_epoch(self, order: torch.Tensor, epoch: int = 0) -> None:
         """One behaviour warm-up epoch: BPR + L2 on the base score only. The mixture, the

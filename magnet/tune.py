@@ -34,7 +34,7 @@ from .data import DEFAULT_CACHE, Dataset, load_dataset
 from .errors import ConfigError, MagnetError, TrainingError
 from .fileio import frame_markdown, write_text_atomic
 from .pipeline import make_config
-from .restore import needs_features
+from .inputs import needs_features
 from .trainer import Trainer, TrainerCallback
 from .variants import VARIANT_TABLE, matches
 

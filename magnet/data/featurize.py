@@ -21,6 +21,7 @@ from PIL import Image
 
 from ..errors import DataError
 from ..fileio import optional_regular, read_json_file
+from .inter import read_items_csv
 
 
 @runtime_checkable
@@ -278,10 +279,7 @@ def _read_items(root: Path) -> pd.DataFrame:
     path = root / "items.csv"
     if not optional_regular(path, DataError):
         raise DataError("items.csv is needed to featurize (itemID and title columns)", path)
-    try:
-        items = pd.read_csv(path, encoding="utf-8-sig")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot parse items.csv ({str(exc).splitlines()[0][:100]})", path) from None
+    items = read_items_csv(path)
     for col in ("itemID", "title"):
         if col not in items.columns:
             raise DataError(f"missing column '{col}'", path)

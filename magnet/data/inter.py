@@ -94,4 +94,12 @@ def check_contiguous(ids: np.ndarray, what: str, path: Path) -> int:
     return n
 
 
-__all__ = ["REQUIRED_COLUMNS", "check_contiguous", "find_inter", "read_inter"]
+def read_items_csv(path: Path) -> pd.DataFrame:
+    """``items.csv`` as read (a BOM tolerated); a DataError naming it when it cannot be parsed."""
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig")
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot parse items.csv ({str(exc).splitlines()[0][:100]})", path) from None
+
+
+__all__ = ["REQUIRED_COLUMNS", "check_contiguous", "find_inter", "read_inter", "read_items_csv"]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..fileio import optional_regular, read_json_file
-from .inter import check_contiguous, find_inter, read_inter
+from .inter import check_contiguous, find_inter, read_inter, read_items_csv
 from .synthetic_spec import SyntheticSpec
 
 FEATURE_FILES: tuple[str, str] = ("image_feat.npy", "text_feat.npy")
@@ -162,10 +162,7 @@ def _load_items(root: Path, n_items: int) -> pd.DataFrame | None:
     path = root / "items.csv"
     if not optional_regular(path, DataError):
         return None
-    try:
-        items = pd.read_csv(path, encoding="utf-8-sig")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot parse items.csv ({str(exc).splitlines()[0][:100]})", path) from exc
+    items = read_items_csv(path)
     if "itemID" not in items.columns:
         raise DataError("missing column itemID", path)
     ids = pd.to_numeric(items["itemID"], errors="coerce")

@@ -4,11 +4,11 @@ interactions; see :mod:`magnet.data.synthetic_spec`) or ``synthfeat:<dir>`` (int
 directory plus synthetic features), with generated data cached under :data:`DEFAULT_CACHE`."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from ..fileio import build_cached_dir
+from ..errors import DataError
+from ..fileio import build_cached_dir, read_json_file
 from .mmrec import Dataset, load_mmrec
 from .synthetic import WORLD_VERSION, generate_synthetic
 from .synthetic_spec import SyntheticSpec, parse_synthetic_spec
@@ -28,11 +28,11 @@ def _world_complete(root: Path) -> bool:
     if not all((root / f).is_file() for f in _COMPLETE):
         return False
     try:
-        meta = json.loads((root / "features.json").read_text())
-        return isinstance(meta, dict) and isinstance(meta.get("world"), dict) \
-            and meta["world"].get("version") == WORLD_VERSION
-    except (OSError, ValueError):
+        meta = read_json_file(root / "features.json", DataError)
+    except DataError:
         return False
+    world = meta.get("world") if isinstance(meta, dict) else None
+    return isinstance(world, dict) and world.get("version") == WORLD_VERSION
 
 
 def synthetic_dir(spec: SyntheticSpec | str, cache_dir: str | Path) -> Path:
